@@ -1,0 +1,42 @@
+"""cxpolicy: a policy engine for AI agents in customer experience.
+
+    >>> import cxpolicy
+    >>> policy = cxpolicy.load(["rulesets/bank"], packs=["bfsi_rbi"])
+    >>> decision = policy.decide({"action": "account.password_reset", ...})
+    >>> decision.effect, decision.summary
+
+Public names only; everything else is internal and may change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cxpolicy.decision import Decision
+from cxpolicy.effects import Effect, Style
+from cxpolicy.engine import PolicySet
+from cxpolicy.loader import load
+from cxpolicy.source import Diagnostic, PolicyError
+
+if TYPE_CHECKING:
+    from cxpolicy.reload import Engine
+
+__all__ = [
+    "Decision",
+    "Diagnostic",
+    "Effect",
+    "Engine",
+    "PolicyError",
+    "PolicySet",
+    "Style",
+    "load",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # `Engine` watches files with watchdog; import it only when asked so `import cxpolicy` stays light.
+    if name == "Engine":
+        from cxpolicy.reload import Engine
+
+        return Engine
+    raise AttributeError(f"module 'cxpolicy' has no attribute {name!r}")

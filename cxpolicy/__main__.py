@@ -1,0 +1,5 @@
+"""`python -m cxpolicy` runs the command line."""
+
+from cxpolicy.cli import main
+
+main()
