@@ -1,0 +1,70 @@
+"""`cxpolicy eval`: decide requests from a file or stdin (LANGUAGE.md §8)."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+import click
+import orjson
+
+from cxpolicy.commands._common import load_or_exit, policy_options
+from cxpolicy.render import decision_text
+from cxpolicy.requests import iter_requests
+
+
+@click.command("eval")
+@policy_options
+@click.option(
+    "-i",
+    "--input",
+    "input_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE|-",
+    help="One JSON request, or JSON-lines (one request per line); `-` reads stdin.",
+)
+@click.option("--explain", is_flag=True, help="Add the trace: every candidate rule, constraint and condition.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    help="json: one decision per line (JSON-lines); text: for people.",
+)
+@click.option(
+    "--detect/--no-detect",
+    default=False,
+    show_default=True,
+    help="Run the PII and prompt-injection detectors over payload.text before deciding.",
+)
+def eval_cmd(
+    paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], explain: bool, fmt: str, detect: bool
+) -> None:
+    """Decide each request and print the decision.
+
+    \b
+    Examples:
+      cxpolicy eval -p rulesets/bank -i request.json
+      cxpolicy eval -p rulesets/bank --pack bfsi_rbi -i requests.jsonl --explain --format text
+      echo '{"action": "order.status", ...}' | cxpolicy eval -p rulesets/shop -i -
+
+    Exit 0 for any decision (an invalid request is an `escalate` decision with `errors`);
+    exit 2 with diagnostics on stderr when the policy does not compile.
+    """
+    policy = load_or_exit(paths, packs, detect=detect)
+    text = input_file.read()
+    out = sys.stdout
+    for n, item in enumerate(iter_requests(text)):
+        if item.error is not None:
+            decision = policy.reject(item.error, explain=explain)
+        else:
+            decision = policy.decide(item.value, explain=explain)
+        if fmt == "json":
+            out.write(orjson.dumps(decision.to_dict()).decode() + "\n")
+        else:
+            if n:
+                out.write("\n")
+            out.write(decision_text(decision, title=f"request at line {item.line}") + "\n")
+    out.flush()

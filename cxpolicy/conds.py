@@ -1,0 +1,180 @@
+"""Pre-pass over .cxp text: find `when`/`unless` expressions and comments.
+
+Input: the file text. Output: the same text with each CEL expression replaced by a COND
+placeholder of exactly the same length (so Lark's line/col stay true), the expressions with
+their spans, and every comment with its position (the formatter keeps them).
+
+Why a pre-pass: a CEL expression runs to the end of its line, or further while a parenthesis
+or bracket is open, and may contain any character; no regular terminal can say that, and
+CEL's own parser (cel-python) is the one that should read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Comment", "CondText", "PrePass", "prepass"]
+
+MARK = "\x02"  # first character of a placeholder
+FILL = "\x01"  # the rest (newlines are kept)
+_KEYWORDS = ("when", "unless")
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = frozenset(")]}")
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    line: int
+    col: int
+    text: str  # including the leading '#'
+    own_line: bool  # nothing but whitespace before it on its line
+
+
+@dataclass(frozen=True, slots=True)
+class CondText:
+    offset: int  # where the expression starts in the file
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    raw: str  # exactly as written (inner comments included)
+    cel: str  # what CEL parses: comments blanked out, same length as raw
+
+
+@dataclass(frozen=True, slots=True)
+class PrePass:
+    masked: str
+    conds: dict[int, CondText]  # by offset
+    comments: tuple[Comment, ...]
+    problems: tuple[tuple[int, int, str], ...]  # (line, col, message): unterminated strings etc.
+
+
+def _line_col(text: str, offset: int, line_starts: list[int]) -> tuple[int, int]:
+    import bisect
+
+    i = bisect.bisect_right(line_starts, offset) - 1
+    return i + 1, offset - line_starts[i] + 1
+
+
+def prepass(text: str) -> PrePass:
+    n = len(text)
+    line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    out = list(text)
+    conds: dict[int, CondText] = {}
+    comments: list[Comment] = []
+    problems: list[tuple[int, int, str]] = []
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i = _skip_string(text, i, '"')
+            continue
+        if ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            line, col = _line_col(text, i, line_starts)
+            own = text[line_starts[line - 1] : i].strip() == ""
+            comments.append(Comment(line, col, text[i:j].rstrip(), own))
+            i = j
+            continue
+        if ch in "wu" and (i == 0 or text[i - 1] not in _WORD):
+            kw = next((k for k in _KEYWORDS if text.startswith(k, i)), None)
+            end_kw = i + len(kw) if kw else i
+            if kw and (end_kw >= n or text[end_kw] not in _WORD):
+                i = _take_condition(text, end_kw, out, conds, comments, problems, line_starts)
+                continue
+        i += 1
+    return PrePass("".join(out), conds, tuple(comments), tuple(problems))
+
+
+def _skip_string(text: str, i: int, quote: str) -> int:
+    """Index just past the string literal starting at i (or the end of its line if unterminated)."""
+    n = len(text)
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == quote:
+            return j + 1
+        if c == "\n":
+            return j
+        j += 1
+    return n
+
+
+def _take_condition(
+    text: str,
+    start: int,
+    out: list[str],
+    conds: dict[int, CondText],
+    comments: list[Comment],
+    problems: list[tuple[int, int, str]],
+    line_starts: list[int],
+) -> int:
+    n = len(text)
+    i = start
+    while i < n and text[i] in " \t":
+        i += 1
+    begin = i
+    depth: list[str] = []
+    cel = []
+    last_code = begin  # one past the last non-blank character of the expression
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            if not depth:
+                break
+            cel.append(c)
+            i += 1
+            continue
+        if c == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            if not depth:
+                break  # trailing comment: left in place for the grammar to ignore
+            line, col = _line_col(text, i, line_starts)
+            comments.append(Comment(line, col, text[i:j].rstrip(), False))
+            cel.append(" " * (j - i))
+            i = j
+            continue
+        if c in "\"'":
+            j = _skip_cel_string(text, i)
+            cel.append(text[i:j])
+            i = j
+            last_code = i
+            continue
+        if c in _OPEN:
+            depth.append(_OPEN[c])
+        elif c in _CLOSE:
+            if depth and depth[-1] == c:
+                depth.pop()
+        cel.append(c)
+        i += 1
+        if c not in " \t\r":
+            last_code = i
+    end = last_code
+    if end <= begin:
+        return i  # empty condition: the parser reports the missing expression
+    if depth:
+        line, col = _line_col(text, begin, line_starts)
+        problems.append((line, col, "unclosed bracket in condition: it runs to the end of the file"))
+    raw = text[begin:end]
+    cel_text = "".join(cel)[: end - begin]
+    line, col = _line_col(text, begin, line_starts)
+    end_line, end_col = _line_col(text, end, line_starts)
+    conds[begin] = CondText(begin, line, col, end_line, end_col, raw, cel_text)
+    out[begin] = "\x02"
+    for k in range(begin + 1, end):
+        out[k] = "\n" if text[k] == "\n" else FILL
+    return end
+
+
+def _skip_cel_string(text: str, i: int) -> int:
+    q = text[i]
+    if text.startswith(q * 3, i):
+        j = text.find(q * 3, i + 3)
+        return len(text) if j < 0 else j + 3
+    return _skip_string(text, i, q)
