@@ -1,0 +1,240 @@
+"""The audit sink: its public interface, and the chain logic shared by every storage backend.
+
+Three layers, so a PostgreSQL sink is a new `Store` and nothing else:
+
+- `AuditSink` — what the service and the CLI call (`record`, `get`, `query`, escalations,
+  `verify`, `prune`). Implemented once, by `ChainedSink`.
+- `ChainedSink` — masking, drafts, the hash chain, escalation transitions, pruning; every
+  write goes through one `GroupCommitWriter`, in a `StoreTx` that holds the chain head.
+- `Store` / `StoreTx` — storage primitives (SQL). A transaction reads the chain head *under
+  the write lock*, so several processes (the service and `cxpolicy escalations assign`, or
+  several replicas on PostgreSQL) extend one chain without forking it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cxpolicy.audit.chain import ChainHead, VerifyResult
+from cxpolicy.audit.escalations import Escalation
+from cxpolicy.audit.records import AuditRecord, RecordDraft, seal
+from cxpolicy.audit.retention import Checkpoint, RetentionPolicy
+
+__all__ = ["AuditIntegrityError", "AuditSink", "DuplicateDecision", "Query", "Store", "StoreTx"]
+
+
+class DuplicateDecision(ValueError):
+    """A decision id that is already in the log: each decision is recorded exactly once."""
+
+
+class AuditIntegrityError(RuntimeError):
+    """The chain does not verify; raised by operations that must not build on a broken log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Filters of `AuditSink.query` (all optional, combined with AND)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    effect: str | None = None
+    rule: str | None = None
+    action: str | None = None
+    kind: str | None = None
+    decision_id: str | None = None
+    limit: int | None = None
+    newest_first: bool = False
+
+
+class StoreTx(ABC):
+    """One write transaction. `head` was read under the write lock when it began; `append`
+    seals drafts onto it, and the store writes the final head back before committing."""
+
+    def __init__(self, head: ChainHead) -> None:
+        self.head = head
+        self.appended = 0
+
+    def append(self, draft: RecordDraft) -> AuditRecord:
+        record = seal(draft, self.head.seq + 1, self.head.hash)
+        self.insert_record(record)
+        self.head = ChainHead(record.seq, record.hash)
+        self.appended += 1
+        return record
+
+    @abstractmethod
+    def insert_record(self, record: AuditRecord) -> None:
+        """Insert one sealed record; raise `DuplicateDecision` for a repeated decision id."""
+
+    @abstractmethod
+    def insert_escalation(self, esc: Escalation, seq: int) -> None: ...
+
+    @abstractmethod
+    def get_escalation(self, escalation_id: str) -> Escalation | None: ...
+
+    @abstractmethod
+    def update_escalation(self, esc: Escalation, seq: int) -> None: ...
+
+    @abstractmethod
+    def checkpoints(self) -> list[Checkpoint]: ...
+
+    @abstractmethod
+    def prune_limit(self, cutoff: str, after_seq: int) -> int:
+        """The largest seq N such that every record in (after_seq, N] is older than `cutoff`
+        and none opened an escalation that is still unresolved (after_seq when none)."""
+
+    @abstractmethod
+    def record_at(self, seq: int) -> AuditRecord | None: ...
+
+    @abstractmethod
+    def insert_checkpoint(self, cp: Checkpoint) -> None: ...
+
+    @abstractmethod
+    def delete_through(self, seq: int) -> int:
+        """Delete records with seq <= `seq` (allowed only behind a checkpoint), and resolved
+        escalations opened there; return the number of records deleted."""
+
+
+class Store(ABC):
+    """Storage primitives of one backend; reads see committed data only."""
+
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[StoreTx]:
+        """Begin a write transaction holding the write lock; commit (writing the head, signed
+        with `head_key` when set) on a clean exit, roll back on an exception."""
+
+    @abstractmethod
+    def get(self, decision_id: str) -> AuditRecord | None: ...
+
+    @abstractmethod
+    def query(self, q: Query) -> list[AuditRecord]: ...
+
+    @abstractmethod
+    def iter_records(self, q: Query) -> Iterator[AuditRecord]:
+        """Like `query` but streamed (export of a large log)."""
+
+    @abstractmethod
+    def escalations(
+        self, state: str | None, queue: str | None, decision_id: str | None
+    ) -> list[Escalation]: ...
+
+    @abstractmethod
+    def get_escalation(self, escalation_id: str) -> Escalation | None: ...
+
+    @abstractmethod
+    def overdue(self, now: str) -> list[Escalation]: ...
+
+    @abstractmethod
+    def overdue_count(self, now: str) -> int: ...
+
+    @abstractmethod
+    def snapshot(
+        self,
+    ) -> AbstractContextManager[tuple[list[Checkpoint], ChainHead | None, Iterator[AuditRecord]]]:
+        """One consistent read view for `verify`: checkpoints, head, and records in seq order."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class AuditSink(ABC):
+    """What the decision service and the CLI call. Every write returns only once committed."""
+
+    @abstractmethod
+    def record(self, request: Mapping[str, Any], decision: Any) -> None:
+        """Append the decision (and the escalations an `escalate` opens); return once durable.
+
+        Raises `DuplicateDecision` when the decision id is already in the log, and whatever
+        the storage raised when the commit failed: never a silent drop.
+        """
+
+    @abstractmethod
+    async def arecord(self, request: Mapping[str, Any], decision: Any) -> None:
+        """`record` for asyncio callers (the ASGI service): awaits without holding a thread."""
+
+    @abstractmethod
+    def get(self, decision_id: str) -> AuditRecord | None:
+        """The decision record (`GET /v1/decisions/{id}`)."""
+
+    @abstractmethod
+    def history(self, decision_id: str) -> list[AuditRecord]:
+        """The decision record and every escalation event that refers to it, in chain order."""
+
+    @abstractmethod
+    def query(self, q: Query | None = None, **filters: Any) -> list[AuditRecord]: ...
+
+    @abstractmethod
+    def iter_records(self, q: Query | None = None, **filters: Any) -> Iterator[AuditRecord]: ...
+
+    @abstractmethod
+    def escalations(
+        self, *, state: str | None = None, queue: str | None = None, decision_id: str | None = None
+    ) -> list[Escalation]:
+        """`GET /v1/escalations?state=open`."""
+
+    @abstractmethod
+    def get_escalation(self, escalation_id: str) -> Escalation | None: ...
+
+    @abstractmethod
+    def assign(
+        self, escalation_id: str, *, to: str, by: str, now: datetime | None = None
+    ) -> Escalation:
+        """`POST /v1/escalations/{id}/assign`; raises `UnknownEscalation`/`IllegalTransition`."""
+
+    @abstractmethod
+    def resolve(
+        self, escalation_id: str, *, by: str, note: str | None = None, now: datetime | None = None
+    ) -> Escalation:
+        """`POST /v1/escalations/{id}/resolve`; the note is masked like a request."""
+
+    @abstractmethod
+    def overdue(self, now: datetime | None = None) -> list[Escalation]: ...
+
+    @abstractmethod
+    def overdue_count(self, now: datetime | None = None) -> int:
+        """For a metrics gauge (`cxpolicy_escalations_overdue`)."""
+
+    @abstractmethod
+    def verify(self, *, key: bytes | None = None, strict: bool = False) -> VerifyResult: ...
+
+    @abstractmethod
+    def prune(
+        self,
+        before: datetime,
+        *,
+        key: bytes | None = None,
+        keep: RetentionPolicy | None = None,
+        now: datetime | None = None,
+    ) -> Checkpoint | None:
+        """Delete records older than `before` from the old end behind a signed checkpoint."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Commit what is queued, stop the writer, release the database."""
+
+    def __enter__(self) -> AuditSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def merge_query(q: Query | None, filters: Mapping[str, Any]) -> Query:
+    """`query(Query(...))` and `query(effect="escalate")` both work."""
+    if q is not None and filters:
+        raise TypeError("pass a Query or keyword filters, not both")
+    return q if q is not None else Query(**filters)
+
+
+def dedupe(items: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

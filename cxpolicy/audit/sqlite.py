@@ -1,0 +1,470 @@
+"""SQLite storage for the audit log: one file, WAL mode, append-only by trigger.
+
+WAL lets readers (`cxpolicy audit query`, `GET /v1/decisions/{id}`) run while the writer
+commits; `synchronous=FULL` (the default here) makes a commit survive power loss, not just a
+process crash, and group commit amortises its fsync over every record of the batch. Writes
+begin with `BEGIN IMMEDIATE`, which takes SQLite's single write lock before the chain head
+is read, so another process appending to the same file (an operator's `cxpolicy escalations
+assign` while the service runs) extends the same chain instead of forking it.
+
+Triggers reject UPDATE and DELETE on `records`; the only deletion they let through is of
+records at or behind the newest checkpoint, which is how pruning works (sink.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
+from cxpolicy.audit.chain import ChainHead
+from cxpolicy.audit.escalations import Escalation
+from cxpolicy.audit.records import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    AuditRecord,
+    canonical_json,
+    format_time,
+)
+from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SQLiteStore"]
+
+SCHEMA_VERSION = "1"
+RECORD_COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
+ESC_COLUMNS = (
+    "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
+    "assigned_at, resolved_by, resolved_at, note"
+)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('decision', 'escalation')),
+    decision_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    policy_revision TEXT,
+    effect TEXT,
+    rules TEXT NOT NULL,
+    cites TEXT NOT NULL,
+    escalate_to TEXT NOT NULL,
+    actor_kind TEXT,
+    actor_id TEXT,
+    channel TEXT,
+    region TEXT,
+    action TEXT,
+    request_sha256 TEXT,
+    request TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_decision
+    ON records (decision_id) WHERE kind = 'decision';
+CREATE INDEX IF NOT EXISTS records_decision_any ON records (decision_id);
+CREATE INDEX IF NOT EXISTS records_time ON records (time);
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    mac TEXT
+);
+INSERT OR IGNORE INTO head (id, seq, hash, mac) VALUES (1, 0, '{GENESIS_HASH}', NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    cutoff TEXT NOT NULL,
+    through_seq INTEGER NOT NULL,
+    through_hash TEXT NOT NULL,
+    through_time TEXT NOT NULL,
+    pruned INTEGER NOT NULL,
+    prev_mac TEXT,
+    mac TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS escalations (
+    id TEXT PRIMARY KEY,
+    decision_id TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'assigned', 'resolved')),
+    assigned_to TEXT,
+    assigned_by TEXT,
+    assigned_at TEXT,
+    resolved_by TEXT,
+    resolved_at TEXT,
+    note TEXT,
+    open_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escalations_state_due ON escalations (state, due_at);
+CREATE INDEX IF NOT EXISTS escalations_decision ON escalations (decision_id);
+CREATE TRIGGER IF NOT EXISTS records_append_only_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS records_append_only_delete BEFORE DELETE ON records
+WHEN OLD.seq > COALESCE((SELECT MAX(through_seq) FROM checkpoints), 0)
+BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: records are deleted only by pruning'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_append_only_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_append_only_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: checkpoints are append-only'); END;
+"""
+
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
+def _row_escalation(row: tuple[Any, ...]) -> Escalation:
+    (eid, did, queue, reasons, opened, due, state, ato, aby, aat, rby, rat, note) = row
+    return Escalation(
+        id=eid,
+        decision_id=did,
+        queue=queue,
+        reasons=tuple(orjson.loads(reasons)),
+        opened_at=opened,
+        due_at=due,
+        state=state,
+        assigned_to=ato,
+        assigned_by=aby,
+        assigned_at=aat,
+        resolved_by=rby,
+        resolved_at=rat,
+        note=note,
+    )
+
+
+def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
+    rows = conn.execute(f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY id").fetchall()
+    return [Checkpoint(*row) for row in rows]
+
+
+class _SQLiteTx(StoreTx):
+    def __init__(self, conn: sqlite3.Connection, head: ChainHead) -> None:
+        super().__init__(head)
+        self.conn = conn
+
+    def insert_record(self, record: AuditRecord) -> None:
+        placeholders = ", ".join("?" * (len(HASHED_FIELDS) + 1))
+        try:
+            self.conn.execute(
+                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({placeholders})", record.row()
+            )
+        except sqlite3.IntegrityError as exc:
+            if record.kind == "decision" and "decision_id" in str(exc):
+                raise DuplicateDecision(
+                    f"decision {record.decision_id} is already in the audit log"
+                ) from exc
+            raise
+
+    def insert_escalation(self, esc: Escalation, seq: int) -> None:
+        self.conn.execute(
+            f"INSERT INTO escalations ({ESC_COLUMNS}, open_seq, last_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*_esc_values(esc), seq, seq),
+        )
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        row = self.conn.execute(
+            f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)
+        ).fetchone()
+        return _row_escalation(row) if row else None
+
+    def update_escalation(self, esc: Escalation, seq: int) -> None:
+        self.conn.execute(
+            "UPDATE escalations SET state = ?, assigned_to = ?, assigned_by = ?, assigned_at = ?,"
+            " resolved_by = ?, resolved_at = ?, note = ?, last_seq = ? WHERE id = ?",
+            (
+                esc.state,
+                esc.assigned_to,
+                esc.assigned_by,
+                esc.assigned_at,
+                esc.resolved_by,
+                esc.resolved_at,
+                esc.note,
+                seq,
+                esc.id,
+            ),
+        )
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return _checkpoints(self.conn)
+
+    def prune_limit(self, cutoff: str, after_seq: int) -> int:
+        (young,) = self.conn.execute(
+            "SELECT MIN(seq) FROM records WHERE seq > ? AND time >= ?", (after_seq, cutoff)
+        ).fetchone()
+        (open_from,) = self.conn.execute(
+            "SELECT MIN(open_seq) FROM escalations WHERE state != 'resolved' AND open_seq > ?",
+            (after_seq,),
+        ).fetchone()
+        if young is None:
+            (young,) = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM records").fetchone()
+        stop = min(int(young), int(open_from) if open_from is not None else int(young))
+        return max(after_seq, stop - 1)
+
+    def record_at(self, seq: int) -> AuditRecord | None:
+        row = self.conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?", (seq,)
+        ).fetchone()
+        return AuditRecord.from_row(row) if row else None
+
+    def insert_checkpoint(self, cp: Checkpoint) -> None:
+        self.conn.execute(
+            f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cp.row(),
+        )
+
+    def delete_through(self, seq: int) -> int:
+        cur = self.conn.execute("DELETE FROM records WHERE seq <= ?", (seq,))
+        self.conn.execute(
+            "DELETE FROM escalations WHERE state = 'resolved' AND open_seq <= ?", (seq,)
+        )
+        return cur.rowcount
+
+
+def _esc_values(esc: Escalation) -> tuple[Any, ...]:
+    return (
+        esc.id,
+        esc.decision_id,
+        esc.queue,
+        canonical_json([dict(r) for r in esc.reasons]).decode(),
+        esc.opened_at,
+        esc.due_at,
+        esc.state,
+        esc.assigned_to,
+        esc.assigned_by,
+        esc.assigned_at,
+        esc.resolved_by,
+        esc.resolved_at,
+        esc.note,
+    )
+
+
+class SQLiteStore(Store):
+    """An audit database in one SQLite file. Reads open their own short-lived connection, so
+    they never wait for the writer and are safe from any thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        head_key: bytes | None = None,
+        synchronous: str = "full",
+        create: bool = True,
+        busy_timeout_ms: int = 30_000,
+    ) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        if synchronous.lower() not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        if not create and not self.path.exists():
+            raise FileNotFoundError(f"no audit database at {self.path}")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._head_key = head_key
+        self._synchronous = synchronous.upper()
+        self._busy = busy_timeout_ms
+        self._conn = self._connect()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._init_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout={self._busy}")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(SCHEMA):
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                )
+            elif row[0] != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"audit database {self.path} has schema {row[0]}; this build reads "
+                    f"{SCHEMA_VERSION}"
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- writing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[StoreTx]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq, hash_, mac = conn.execute(
+                "SELECT seq, hash, mac FROM head WHERE id = 1"
+            ).fetchone()
+            tx = _SQLiteTx(conn, ChainHead(seq, hash_, mac))
+            yield tx
+            if tx.appended:
+                head = tx.head
+                new_mac = head_mac(self._head_key, head.seq, head.hash) if self._head_key else None
+                conn.execute(
+                    "UPDATE head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                    (head.seq, head.hash, new_mac),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def transaction(self) -> AbstractContextManager[StoreTx]:
+        return self._transaction()
+
+    # -- reading -----------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        conn.execute("PRAGMA query_only=ON")
+        with closing(conn):
+            yield conn
+
+    def get(self, decision_id: str) -> AuditRecord | None:
+        with self._reader() as conn:
+            row = conn.execute(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE kind = 'decision' AND decision_id = ?",
+                (decision_id,),
+            ).fetchone()
+        return AuditRecord.from_row(row) if row else None
+
+    def _select(self, q: Query) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if q.since is not None:
+            where.append("time >= ?")
+            args.append(_iso(q.since))
+        if q.until is not None:
+            where.append("time < ?")
+            args.append(_iso(q.until))
+        for column, value in (
+            ("effect", q.effect),
+            ("action", q.action),
+            ("kind", q.kind),
+            ("decision_id", q.decision_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if q.rule is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(records.rules) WHERE value = ?)")
+            args.append(q.rule)
+        sql = f"SELECT {RECORD_COLUMNS} FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC" if q.newest_first else " ORDER BY seq"
+        if q.limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(q.limit))
+        return sql, args
+
+    def query(self, q: Query) -> list[AuditRecord]:
+        return list(self.iter_records(q))
+
+    def iter_records(self, q: Query) -> Iterator[AuditRecord]:
+        sql, args = self._select(q)
+        with self._reader() as conn:
+            for row in conn.execute(sql, args):
+                yield AuditRecord.from_row(row)
+
+    def escalations(
+        self, state: str | None, queue: str | None, decision_id: str | None
+    ) -> list[Escalation]:
+        where, args = [], []
+        for column, value in (("state", state), ("queue", queue), ("decision_id", decision_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {ESC_COLUMNS} FROM escalations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY opened_at, id"
+        with self._reader() as conn:
+            return [_row_escalation(r) for r in conn.execute(sql, args)]
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        with self._reader() as conn:
+            row = conn.execute(
+                f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)
+            ).fetchone()
+        return _row_escalation(row) if row else None
+
+    def overdue(self, now: str) -> list[Escalation]:
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {ESC_COLUMNS} FROM escalations WHERE state != 'resolved' AND due_at < ?"
+                " ORDER BY due_at, id",
+                (now,),
+            )
+            return [_row_escalation(r) for r in rows]
+
+    def overdue_count(self, now: str) -> int:
+        with self._reader() as conn:
+            (n,) = conn.execute(
+                "SELECT COUNT(*) FROM escalations WHERE state != 'resolved' AND due_at < ?", (now,)
+            ).fetchone()
+        return int(n)
+
+    @contextmanager
+    def _snapshot(
+        self,
+    ) -> Iterator[tuple[list[Checkpoint], ChainHead | None, Iterator[AuditRecord]]]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")  # one WAL snapshot for every read below
+            try:
+                checkpoints = _checkpoints(conn)
+                row = conn.execute("SELECT seq, hash, mac FROM head WHERE id = 1").fetchone()
+                head = ChainHead(*row) if row else None
+                records = (
+                    AuditRecord.from_row(r)
+                    for r in conn.execute(f"SELECT {RECORD_COLUMNS} FROM records ORDER BY seq")
+                )
+                yield checkpoints, head, records
+            finally:
+                conn.execute("COMMIT")
+
+    def snapshot(
+        self,
+    ) -> AbstractContextManager[tuple[list[Checkpoint], ChainHead | None, Iterator[AuditRecord]]]:
+        return self._snapshot()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _iso(value: Any) -> str:
+    return format_time(value) if not isinstance(value, str) else value
+
+
+def _statements(script: str) -> list[str]:
+    """Split SCHEMA into statements (triggers contain `;` inside BEGIN ... END)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
