@@ -20,6 +20,7 @@ A masked value is replaced by `[MASKED:<why>]` so a reader sees that something w
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -89,7 +90,7 @@ def _load_scanner() -> Scanner | None:
     leaves nets (a) and (b), which alone cover PAN, CVV and Aadhaar shapes.
     """
     try:
-        from cxpolicy import signals
+        signals = importlib.import_module("cxpolicy.signals")
     except Exception:
         return None
     scan = getattr(signals, "scan_text", None)

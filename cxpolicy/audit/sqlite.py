@@ -271,6 +271,9 @@ class SQLiteStore(Store):
         self._synchronous = synchronous.upper()
         self._busy = busy_timeout_ms
         self._conn = self._connect()
+        if not create and not self._has_records_table():
+            self._conn.close()
+            raise FileNotFoundError(f"{self.path} is not a cxpolicy audit database")
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._init_schema()
 
@@ -281,6 +284,12 @@ class SQLiteStore(Store):
         conn.execute(f"PRAGMA busy_timeout={self._busy}")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
+
+    def _has_records_table(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+        ).fetchone()
+        return row is not None
 
     def _init_schema(self) -> None:
         conn = self._conn
