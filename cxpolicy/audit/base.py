@@ -24,6 +24,7 @@ from cxpolicy.audit.chain import ChainHead, VerifyResult
 from cxpolicy.audit.escalations import Escalation
 from cxpolicy.audit.records import AuditRecord, RecordDraft, seal
 from cxpolicy.audit.retention import Checkpoint, RetentionPolicy
+from cxpolicy.audit.writer import WriterStats
 
 __all__ = ["AuditIntegrityError", "AuditSink", "DuplicateDecision", "Query", "Store", "StoreTx"]
 
@@ -213,6 +214,11 @@ class AuditSink(ABC):
         now: datetime | None = None,
     ) -> Checkpoint | None:
         """Delete records older than `before` from the old end behind a signed checkpoint."""
+
+    @property
+    @abstractmethod
+    def stats(self) -> WriterStats:
+        """Commits and records written so far (ops / batches is the group-commit factor)."""
 
     @abstractmethod
     def close(self) -> None:
