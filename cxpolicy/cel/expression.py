@@ -1,0 +1,88 @@
+"""`compile_expression` and the `Expression` it returns: the interface the engine relies on.
+
+The engine evaluates conditions on every decision and must never be surprised by an
+exception (LANGUAGE.md §5), so an `Expression` is a callable whose only failure is
+`CelEvalError`, with `evaluate` for callers that prefer errors as values. Whether the fast
+closures or cel-python run underneath is visible (`compiled`) but never changes the meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cxpolicy.cel import compiler, render, syntax
+from cxpolicy.cel.errors import CelEvalError
+from cxpolicy.cel.fallback import Fallback
+
+__all__ = ["Expression", "compile_expression"]
+
+
+class Expression:
+    """A compiled CEL condition. Immutable, and safe to share between threads."""
+
+    __slots__ = ("_fn", "_references", "compiled", "fields", "roots", "text")
+
+    text: str
+    fields: frozenset[str]
+    roots: frozenset[str]
+    compiled: bool
+
+    def __init__(
+        self,
+        text: str,
+        fn: compiler.Fn,
+        compiled: bool,
+        fields: frozenset[str],
+        roots: frozenset[str],
+        references: tuple[render.Reference, ...],
+    ) -> None:
+        self.text = text
+        self.fields = fields  # dotted paths read, e.g. "context.amount"
+        self.roots = roots  # the top-level request fields those paths start from
+        self.compiled = compiled
+        self._fn = fn
+        self._references = references
+
+    def __call__(self, activation: Mapping[str, Any]) -> Any:
+        """The value of the expression; raises `CelEvalError` and nothing else."""
+        try:
+            return self._fn(activation)
+        except CelEvalError:
+            raise
+        except Exception as exc:  # a bug or an exhausted stack must still fail safe
+            message = f"internal error evaluating CEL: {type(exc).__name__}: {exc}"
+            raise CelEvalError(message) from exc
+
+    def evaluate(self, activation: Mapping[str, Any]) -> Any:
+        """The value, or the `CelEvalError` instance when evaluation fails; never raises."""
+        try:
+            return self._fn(activation)
+        except CelEvalError as exc:
+            return exc
+        except Exception as exc:
+            error = CelEvalError(f"internal error evaluating CEL: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return error
+
+    def render(self, activation: Mapping[str, Any]) -> str:
+        """The source text with each field reference replaced by its value in `activation`."""
+        return render.render(self.text, self._references, activation)
+
+    def __repr__(self) -> str:
+        path = "compiled" if self.compiled else "cel-python"
+        return f"Expression({self.text!r}, {path})"
+
+
+def compile_expression(text: str) -> Expression:
+    """Parse and compile `text`; raises `CelSyntaxError` (with line and column) if invalid."""
+    tree, node = syntax.parse(text)
+    fields, roots, references = render.collect(node)
+    fn: compiler.Fn
+    try:
+        fn = compiler.compile_node(node)
+        compiled = True
+    except compiler.Unsupported:
+        fn = Fallback(tree, roots)
+        compiled = False
+    return Expression(text, fn, compiled, fields, roots, references)

@@ -1,0 +1,384 @@
+"""CEL value semantics over plain JSON values: equality, ordering, arithmetic, `in`, functions.
+
+The compiled closures and the cel-python fallback both call these, so a condition means the
+same thing whichever path runs it. They follow the current CEL language definition:
+
+* numbers compare across int, uint and double by value (`499.5 <= 500`), as LANGUAGE.md §4
+  requires; arithmetic does not mix them (`1 + 1.0` is an error);
+* `==` / `!=` never fail: values of different types are simply unequal (`"low" == 30` is
+  false, `true == 1` is false, `x == null` is false unless `x` is null);
+* ordering other types, int64/uint64 overflow and integer division by zero are errors.
+
+Python's own operators get most of this wrong in one corner or another (`True == 1`,
+`1 // -2 == -1`, `[1] == [True]`), so every operator checks the exact types of its operands
+first. Exact `type(x) is int` tests keep `bool` out of arithmetic and are cheaper than
+`isinstance`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Final
+
+import re2  # type: ignore[import-untyped]
+
+from cxpolicy.cel.errors import CelEvalError
+
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "UINT_MAX",
+    "Uint",
+    "add",
+    "div",
+    "ends_with",
+    "equals",
+    "greater",
+    "greater_equal",
+    "index",
+    "less",
+    "less_equal",
+    "matches",
+    "member",
+    "mod",
+    "mul",
+    "neg",
+    "no_overload",
+    "regex",
+    "size",
+    "starts_with",
+    "str_contains",
+    "sub",
+    "type_name",
+]
+
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**63 - 1
+UINT_MAX: Final = 2**64 - 1
+
+
+class Uint(int):
+    """A CEL `uint`: JSON has none, so it only appears when the fallback path hands one over."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{int(self)}u"
+
+
+# Kinds are CEL's value types; the table also accepts subclasses through `kind()`.
+BOOL, INT, UINT, DOUBLE, STRING, BYTES, LIST, MAP, NULL = range(9)
+_KIND: dict[type, int] = {
+    bool: BOOL,
+    int: INT,
+    Uint: UINT,
+    float: DOUBLE,
+    str: STRING,
+    bytes: BYTES,
+    list: LIST,
+    dict: MAP,
+    type(None): NULL,
+}
+_NAMES = ("bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type")
+_NUMERIC: Final = frozenset({INT, UINT, DOUBLE})
+_SAME_KIND_ORDERED: Final = frozenset({BOOL, STRING, BYTES})
+
+
+def kind(value: Any) -> int:
+    """The CEL kind of a value; values JSON cannot produce are a clean evaluation error."""
+    k = _KIND.get(type(value))
+    if k is not None:
+        return k
+    for base in (bool, Uint, int, float, str, bytes, list, dict):
+        if isinstance(value, base):
+            return _KIND[base]
+    raise CelEvalError(f"unsupported value of Python type {type(value).__name__}")
+
+
+def type_name(value: Any) -> str:
+    """The CEL name of a value's type, for messages an author can act on."""
+    try:
+        return _NAMES[kind(value)]
+    except CelEvalError:
+        return type(value).__name__
+
+
+def no_overload(op: str, *operands: Any) -> CelEvalError:
+    """CEL's `no_matching_overload`: an operator applied to types it is not defined for."""
+    types = ", ".join(type_name(v) for v in operands)
+    return CelEvalError(f"no matching overload for '{op}' applied to ({types})")
+
+
+def _int(result: int) -> int:
+    if INT_MIN <= result <= INT_MAX:
+        return result
+    raise CelEvalError("int64 overflow")
+
+
+def _uint(result: int) -> Uint:
+    if 0 <= result <= UINT_MAX:
+        return Uint(result)
+    raise CelEvalError("uint64 overflow")
+
+
+# ---------------------------------------------------------------------------------- equality
+
+
+def equals(x: Any, y: Any) -> bool:
+    """Heterogeneous equality: numbers by value, everything else only within its own type."""
+    tx = type(x)
+    if tx is type(y):
+        if tx is list:
+            return len(x) == len(y) and all(map(equals, x, y))
+        if tx is dict:
+            return _map_equals(x, y)
+        return bool(x == y)  # NaN != NaN, as IEEE and CEL say
+    kx = kind(x)
+    ky = kind(y)
+    if kx == ky:
+        if kx == LIST:
+            return len(x) == len(y) and all(map(equals, x, y))
+        if kx == MAP:
+            return _map_equals(x, y)
+        return bool(x == y)
+    return kx in _NUMERIC and ky in _NUMERIC and bool(x == y)
+
+
+def _map_equals(x: dict[Any, Any], y: dict[Any, Any]) -> bool:
+    if len(x) != len(y):
+        return False
+    return all(key in y and equals(value, y[key]) for key, value in x.items())
+
+
+# ---------------------------------------------------------------------------------- ordering
+
+
+def _check_ordered(op: str, x: Any, y: Any) -> None:
+    kx = kind(x)
+    ky = kind(y)
+    if (kx in _NUMERIC and ky in _NUMERIC) or (kx == ky and kx in _SAME_KIND_ORDERED):
+        return
+    raise no_overload(op, x, y)
+
+
+def less(x: Any, y: Any) -> bool:
+    tx = type(x)
+    ty = type(y)
+    if not ((tx is int or tx is float) and (ty is int or ty is float)):
+        _check_ordered("<", x, y)
+    return bool(x < y)
+
+
+def less_equal(x: Any, y: Any) -> bool:
+    tx = type(x)
+    ty = type(y)
+    if not ((tx is int or tx is float) and (ty is int or ty is float)):
+        _check_ordered("<=", x, y)
+    return bool(x <= y)
+
+
+def greater(x: Any, y: Any) -> bool:
+    tx = type(x)
+    ty = type(y)
+    if not ((tx is int or tx is float) and (ty is int or ty is float)):
+        _check_ordered(">", x, y)
+    return bool(x > y)
+
+
+def greater_equal(x: Any, y: Any) -> bool:
+    tx = type(x)
+    ty = type(y)
+    if not ((tx is int or tx is float) and (ty is int or ty is float)):
+        _check_ordered(">=", x, y)
+    return bool(x >= y)
+
+
+# -------------------------------------------------------------------------------- arithmetic
+
+
+def add(x: Any, y: Any) -> Any:
+    tx = type(x)
+    if tx is type(y):
+        if tx is int:
+            return _int(x + y)
+        if tx is float or tx is str or tx is list or tx is bytes:
+            return x + y
+        if tx is Uint:
+            return _uint(x + y)
+    raise no_overload("+", x, y)
+
+
+def sub(x: Any, y: Any) -> Any:
+    tx = type(x)
+    if tx is type(y):
+        if tx is int:
+            return _int(x - y)
+        if tx is float:
+            return x - y
+        if tx is Uint:
+            return _uint(x - y)
+    raise no_overload("-", x, y)
+
+
+def mul(x: Any, y: Any) -> Any:
+    tx = type(x)
+    if tx is type(y):
+        if tx is int:
+            return _int(x * y)
+        if tx is float:
+            return x * y
+        if tx is Uint:
+            return _uint(x * y)
+    raise no_overload("*", x, y)
+
+
+def div(x: Any, y: Any) -> Any:
+    tx = type(x)
+    if tx is type(y):
+        if tx is int:
+            if y == 0:
+                raise CelEvalError("division by zero")
+            quotient = abs(x) // abs(y)  # CEL truncates toward zero; Python floors
+            return _int(-quotient if (x < 0) != (y < 0) else quotient)
+        if tx is float:
+            if y == 0.0:
+                # IEEE 754, which Python refuses to do: ±inf, or NaN for 0/0 and NaN/0.
+                if x == 0.0 or x != x:
+                    return math.nan
+                return math.copysign(math.inf, x) * math.copysign(1.0, y)
+            return x / y
+        if tx is Uint:
+            if y == 0:
+                raise CelEvalError("division by zero")
+            return Uint(x // y)
+    raise no_overload("/", x, y)
+
+
+def mod(x: Any, y: Any) -> Any:
+    tx = type(x)
+    if tx is type(y):
+        if tx is int:
+            if y == 0:
+                raise CelEvalError("modulus by zero")
+            remainder = abs(x) % abs(y)  # the sign follows the dividend, as in C and Go
+            return -remainder if x < 0 else remainder
+        if tx is Uint:
+            if y == 0:
+                raise CelEvalError("modulus by zero")
+            return Uint(x % y)
+    raise no_overload("%", x, y)
+
+
+def neg(x: Any) -> Any:
+    tx = type(x)
+    if tx is int:
+        return _int(-x)
+    if tx is float:
+        return -x
+    raise no_overload("-", x)
+
+
+# ------------------------------------------------------------------------ containers, strings
+
+
+def member(item: Any, container: Any) -> bool:
+    """`item in container`: list membership by CEL equality, or map key presence."""
+    tc = type(container)
+    if tc is list:
+        if type(item) is str:
+            return item in container  # str only ever equals str, so Python's test is exact
+        return any(equals(item, element) for element in container)
+    if tc is dict:
+        return _map_key(container, item) is not _ABSENT
+    k = kind(container)
+    if k == LIST:
+        return any(equals(item, element) for element in container)
+    if k == MAP:
+        return _map_key(container, item) is not _ABSENT
+    raise no_overload("in", item, container)
+
+
+_ABSENT: Final = object()
+
+
+def _map_key(mapping: dict[Any, Any], key: Any) -> Any:
+    """The stored key equal to `key`, or `_ABSENT`; never merges `true` with `1` as Python does."""
+    if type(key) is str:
+        return key if key in mapping else _ABSENT
+    for candidate in mapping:
+        if equals(candidate, key):
+            return candidate
+    return _ABSENT
+
+
+def index(container: Any, key: Any) -> Any:
+    """`container[key]`: a list position or a map key; absent ones are errors, as in CEL."""
+    tc = type(container)
+    if tc is not list and tc is not dict:
+        k = kind(container)
+        tc = list if k == LIST else dict if k == MAP else tc
+    if tc is dict:
+        found = _map_key(container, key)
+        if found is _ABSENT:
+            raise CelEvalError(f"no such key: {_short(key)}")
+        return container[found]
+    if tc is list:
+        tk = type(key)
+        if tk is int or tk is Uint:
+            if 0 <= key < len(container):
+                return container[key]
+            raise CelEvalError(f"index {key} out of range for a list of size {len(container)}")
+    raise no_overload("[]", container, key)
+
+
+def size(value: Any) -> int:
+    t = type(value)
+    if t is str or t is list or t is dict or t is bytes:
+        return len(value)
+    if kind(value) in (STRING, LIST, MAP, BYTES):
+        return len(value)
+    raise no_overload("size", value)
+
+
+def str_contains(text: Any, part: Any) -> bool:
+    if type(text) is str and type(part) is str:
+        return part in text
+    raise no_overload("contains", text, part)
+
+
+def starts_with(text: Any, prefix: Any) -> bool:
+    if type(text) is str and type(prefix) is str:
+        return text.startswith(prefix)
+    raise no_overload("startsWith", text, prefix)
+
+
+def ends_with(text: Any, suffix: Any) -> bool:
+    if type(text) is str and type(suffix) is str:
+        return text.endswith(suffix)
+    raise no_overload("endsWith", text, suffix)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported to the author, not to stderr
+
+
+@functools.lru_cache(maxsize=256)
+def regex(pattern: str) -> Any:
+    """RE2, as CEL specifies and cel-python uses; compiled once per distinct pattern."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise CelEvalError(f"invalid regular expression {pattern!r}: {detail}") from None
+
+
+def matches(text: Any, pattern: Any) -> bool:
+    if type(text) is str and type(pattern) is str:
+        return regex(pattern).search(text) is not None
+    raise no_overload("matches", text, pattern)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

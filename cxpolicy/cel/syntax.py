@@ -1,0 +1,522 @@
+"""From CEL text to a small, typed syntax tree, with the checks that belong to compile time.
+
+cel-python's Lark grammar nests every expression nine levels deep (`expr → conditionalor →
+... → primary`) and spreads operators over helper rules. The compiler, the field collector
+and the renderer all want the same flat view, so it is built once here.
+
+Constructs the closure compiler does not handle become `Opaque` nodes that still carry their
+children: the expression then runs on cel-python, but `fields` and `render` keep working.
+
+Some mistakes are reported now rather than on every request, because a condition that can
+only ever fail is a policy bug (cel-python would report each of them as an evaluation error):
+unknown functions, a wrong number of arguments to a known one, `has()` without a field
+selection, macro variables that are not plain names, int literals outside int64 and
+constant regular expressions RE2 rejects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import lark
+from celpy.celparser import CELParseError, CELParser
+from celpy.evaluation import base_functions, celstr
+
+from cxpolicy.cel import runtime
+from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
+
+__all__ = [
+    "And",
+    "Binary",
+    "Call",
+    "Comprehension",
+    "Cond",
+    "Has",
+    "Ident",
+    "Index",
+    "ListLit",
+    "Lit",
+    "MapLit",
+    "Node",
+    "Opaque",
+    "Or",
+    "Select",
+    "Unary",
+    "field_path",
+    "parse",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A span (`start`, `end`: offsets into the expression text) shared by every node."""
+
+    start: int
+    end: int
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lit(Node):
+    value: Any  # None, bool, int, float or str
+
+
+@dataclass(frozen=True, slots=True)
+class Ident(Node):
+    name: str
+    bound: bool  # a macro's iteration variable rather than a request field
+
+
+@dataclass(frozen=True, slots=True)
+class Select(Node):
+    operand: Node
+    field: str
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class Index(Node):
+    operand: Node
+    key: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Has(Node):
+    operand: Node
+    field: str
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Node):
+    function: str
+    target: Node | None  # the receiver of a method call
+    args: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args if self.target is None else (self.target, *self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class Comprehension(Node):
+    macro: str  # all, exists, exists_one, filter, map
+    target: Node
+    var: str
+    args: tuple[Node, ...]  # the predicate or transform; map may also take a filter first
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.target, *self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class Unary(Node):
+    op: str  # "!" or "-"
+    operand: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class Binary(Node):
+    op: str  # arithmetic, comparison or "in"
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, slots=True)
+class And(Node):
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, slots=True)
+class Or(Node):
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, slots=True)
+class Cond(Node):
+    test: Node
+    then: Node
+    other: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.test, self.then, self.other)
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit(Node):
+    items: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.items
+
+
+@dataclass(frozen=True, slots=True)
+class MapLit(Node):
+    entries: tuple[tuple[Node, Node], ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return tuple(part for entry in self.entries for part in entry)
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque(Node):
+    """A construct left to cel-python; `reason` says which, for `repr` and debugging."""
+
+    reason: str
+    parts: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.parts
+
+
+_RELATIONS = {
+    "relation_lt": "<",
+    "relation_le": "<=",
+    "relation_gt": ">",
+    "relation_ge": ">=",
+    "relation_eq": "==",
+    "relation_ne": "!=",
+    "relation_in": "in",
+}
+_ADDITIONS = {"addition_add": "+", "addition_sub": "-"}
+_MULTIPLICATIONS = {"multiplication_mul": "*", "multiplication_div": "/", "multiplication_mod": "%"}
+_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2}
+# cel-python's own macros; kept on its evaluator with their variables bound.
+_EXTENSION_MACROS = {"reduce": 4, "min": 0}
+_METHOD_ARITY = {"contains": 1, "startsWith": 1, "endsWith": 1, "matches": 1, "size": 0}
+_FUNCTION_ARITY = {"size": 1, "matches": 2}
+# Every name cel-python can call; names outside it and the macros can never evaluate.
+_KNOWN = frozenset(name for name in base_functions if name[0] != "_") | {"dyn", "has"}
+# Bare identifiers cel-python resolves to a type, a function or a protobuf package.
+_BUILTIN_NAMES = frozenset(base_functions) | {"google"}
+
+Tree = lark.Tree[Any]
+
+_PARSER: CELParser | None = None
+
+
+def parse(text: str) -> tuple[Tree, Node]:
+    """Parse with cel-python's grammar and convert; raises `CelSyntaxError` with a position.
+
+    The Lark tree is returned too: the fallback hands it to cel-python's evaluator.
+    """
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = CELParser()
+    try:
+        tree = _PARSER.parse(text)
+    except CELParseError as exc:
+        raise _syntax_error(text, exc) from None
+    except RecursionError:
+        raise CelSyntaxError("expression is nested too deeply") from None
+    try:
+        return tree, _Converter(text).convert(tree, frozenset())
+    except RecursionError:
+        raise CelSyntaxError("expression is nested too deeply") from None
+
+
+def _syntax_error(text: str, exc: CELParseError) -> CelSyntaxError:
+    cause = exc.__context__
+    line = exc.line or 1
+    col = exc.column or 1
+    if isinstance(cause, lark.exceptions.UnexpectedCharacters):
+        return CelSyntaxError(f"unexpected character {cause.char!r}", line, col)
+    if isinstance(cause, lark.exceptions.UnexpectedToken):
+        token = cause.token
+        if token.type == "$END":
+            lines = text.splitlines() or [""]
+            return CelSyntaxError("unexpected end of expression", len(lines), len(lines[-1]) + 1)
+        return CelSyntaxError(f"unexpected `{token}`", line, col)
+    return CelSyntaxError(str(exc).splitlines()[0] if str(exc) else "invalid CEL", line, col)
+
+
+class _Converter:
+    """One pass over cel-python's Lark tree; `bound` holds the macro variables in scope."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def convert(self, tree: Tree, bound: frozenset[str]) -> Node:
+        # Skip the single-child levels of the precedence ladder without recursing.
+        while tree.data in _PASS_THROUGH and len(tree.children) == 1:
+            tree = cast(Tree, tree.children[0])
+        method = getattr(self, f"_{tree.data}", None)
+        if method is None:  # pragma: no cover - the grammar has no other rules
+            raise CelSyntaxError(f"unsupported construct {tree.data}", *self._pos(tree))
+        return cast(Node, method(tree, bound))
+
+    # -- positions ------------------------------------------------------------------------
+    @staticmethod
+    def _pos(tree: Tree | lark.Token) -> tuple[int, int]:
+        if isinstance(tree, lark.Token):
+            return tree.line or 1, tree.column or 1
+        return getattr(tree.meta, "line", 1), getattr(tree.meta, "column", 1)
+
+    @staticmethod
+    def _span(tree: Tree) -> tuple[int, int]:
+        return getattr(tree.meta, "start_pos", 0), getattr(tree.meta, "end_pos", 0)
+
+    def _error(self, message: str, at: Tree | lark.Token) -> CelSyntaxError:
+        return CelSyntaxError(message, *self._pos(at))
+
+    # -- operators ------------------------------------------------------------------------
+    def _expr(self, tree: Tree, bound: frozenset[str]) -> Node:
+        test, then, other = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return Cond(*self._span(tree), test, then, other)
+
+    def _conditionalor(self, tree: Tree, bound: frozenset[str]) -> Node:
+        left, right = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return Or(*self._span(tree), left, right)
+
+    def _conditionaland(self, tree: Tree, bound: frozenset[str]) -> Node:
+        left, right = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return And(*self._span(tree), left, right)
+
+    def _binary(self, tree: Tree, bound: frozenset[str], ops: dict[str, str]) -> Node:
+        op_tree, right_tree = cast(tuple[Tree, Tree], tree.children)
+        left = self.convert(cast(Tree, op_tree.children[0]), bound)
+        right = self.convert(right_tree, bound)
+        return Binary(*self._span(tree), ops[op_tree.data], left, right)
+
+    def _relation(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return self._binary(tree, bound, _RELATIONS)
+
+    def _addition(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return self._binary(tree, bound, _ADDITIONS)
+
+    def _multiplication(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return self._binary(tree, bound, _MULTIPLICATIONS)
+
+    def _unary(self, tree: Tree, bound: frozenset[str]) -> Node:
+        op_tree, operand = cast(tuple[Tree, Tree], tree.children)
+        op = "!" if op_tree.data == "unary_not" else "-"
+        return Unary(*self._span(tree), op, self.convert(operand, bound))
+
+    # -- members --------------------------------------------------------------------------
+    def _member_dot(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, name = tree.children
+        return Select(*self._span(tree), self.convert(cast(Tree, operand), bound), str(name))
+
+    def _member_index(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, key = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return Index(*self._span(tree), operand, key)
+
+    def _member_object(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return Opaque(*self._span(tree), "message construction", self._all(tree, bound))
+
+    def _member_dot_arg(self, tree: Tree, bound: frozenset[str]) -> Node:
+        target_tree, name_token = tree.children[:2]
+        name = str(name_token)
+        arg_trees = self._args(tree.children[2] if len(tree.children) == 3 else None)
+        if name in _MACROS or name in _EXTENSION_MACROS:
+            return self._macro(tree, cast(Tree, target_tree), name, arg_trees, bound)
+        target = self.convert(cast(Tree, target_tree), bound)
+        args = tuple(self.convert(a, bound) for a in arg_trees)
+        return self._call(tree, name, target, args, name_token)
+
+    def _macro(
+        self,
+        tree: Tree,
+        target_tree: Tree,
+        name: str,
+        arg_trees: list[Tree],
+        bound: frozenset[str],
+    ) -> Node:
+        target = self.convert(target_tree, bound)
+        arity = _MACROS.get(name, _EXTENSION_MACROS.get(name))
+        if len(arg_trees) != arity and not (name == "map" and len(arg_trees) == 3):
+            raise self._error(f"`{name}` takes {arity} arguments, not {len(arg_trees)}", tree)
+        if name == "min":
+            return Opaque(*self._span(tree), "min()", (target,))
+        variables = 2 if name == "reduce" else 1
+        names = [self._variable(a) for a in arg_trees[:variables]]
+        inner = bound | frozenset(names)
+        if name == "reduce":  # reduce(r, i, init, body): init sees no variables
+            parts = (target, self.convert(arg_trees[2], bound), self.convert(arg_trees[3], inner))
+            return Opaque(*self._span(tree), "reduce()", parts)
+        args = tuple(self.convert(a, inner) for a in arg_trees[1:])
+        return Comprehension(*self._span(tree), name, target, names[0], args)
+
+    def _variable(self, tree: Tree) -> str:
+        node = tree
+        while node.data in _PASS_THROUGH and len(node.children) == 1:
+            node = cast(Tree, node.children[0])
+        if node.data == "ident":
+            return str(node.children[0])
+        raise self._error("a macro variable must be a simple name", tree)
+
+    # -- primaries ------------------------------------------------------------------------
+    def _ident(self, tree: Tree, bound: frozenset[str]) -> Node:
+        name = str(tree.children[0])
+        if name in bound:
+            return Ident(*self._span(tree), name, True)
+        if name in _BUILTIN_NAMES:
+            return Opaque(*self._span(tree), f"built-in name {name}", ())
+        return Ident(*self._span(tree), name, False)
+
+    def _ident_arg(self, tree: Tree, bound: frozenset[str]) -> Node:
+        name_token = tree.children[0]
+        name = str(name_token)
+        arg_trees = self._args(tree.children[1] if len(tree.children) == 2 else None)
+        if name == "has":
+            return self._has(tree, arg_trees, bound)
+        args = tuple(self.convert(a, bound) for a in arg_trees)
+        if name == "dyn":
+            if len(args) != 1:
+                raise self._error(f"`dyn` takes 1 argument, not {len(args)}", tree)
+            return args[0]
+        return self._call(tree, name, None, args, name_token)
+
+    def _has(self, tree: Tree, arg_trees: list[Tree], bound: frozenset[str]) -> Node:
+        if len(arg_trees) == 1:
+            arg = self.convert(arg_trees[0], bound)
+            if isinstance(arg, Select):
+                return Has(*self._span(tree), arg.operand, arg.field)
+        raise self._error("`has` takes one field selection, such as has(context.amount)", tree)
+
+    def _call(
+        self,
+        tree: Tree,
+        name: str,
+        target: Node | None,
+        args: tuple[Node, ...],
+        name_token: Any,
+    ) -> Node:
+        if name not in _KNOWN:
+            raise self._error(f"unknown function `{name}`", name_token)
+        arity = (_FUNCTION_ARITY if target is None else _METHOD_ARITY).get(name)
+        if arity is None:
+            parts = args if target is None else (target, *args)
+            return Opaque(*self._span(tree), f"function {name}", parts)
+        if len(args) != arity:
+            raise self._error(f"`{name}` takes {arity} arguments, not {len(args)}", tree)
+        if name == "matches":
+            pattern = args[-1]
+            if isinstance(pattern, Lit) and isinstance(pattern.value, str):
+                try:
+                    runtime.regex(pattern.value)
+                except CelEvalError as exc:
+                    raise self._error(exc.message, tree) from None
+        return Call(*self._span(tree), name, target, args)
+
+    def _literal(self, tree: Tree, bound: frozenset[str]) -> Node:
+        token = cast(lark.Token, tree.children[0])
+        start, end = self._span(tree)
+        kind = token.type
+        text = str(token)
+        if kind == "INT_LIT":
+            digits = text.lstrip("-")
+            value = int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits)
+            value = -value if text.startswith("-") else value
+            if not runtime.INT_MIN <= value <= runtime.INT_MAX:
+                raise self._error(f"int literal {text} is outside the int64 range", token)
+            return Lit(start, end, value)
+        if kind == "FLOAT_LIT":
+            return Lit(start, end, float(text))
+        if kind in ("STRING_LIT", "MLSTRING_LIT"):
+            try:
+                return Lit(start, end, str(celstr(token)))
+            except ValueError as exc:  # an escape naming no code point, e.g. \U00110000
+                raise self._error(f"invalid string literal: {exc}", token) from None
+        if kind == "BOOL_LIT":
+            return Lit(start, end, text == "true")
+        if kind == "NULL_LIT":
+            return Lit(start, end, None)
+        return Opaque(start, end, f"{kind.lower()} literal", ())  # uint, bytes
+
+    def _paren_expr(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return self.convert(cast(Tree, tree.children[0]), bound)
+
+    def _list_lit(self, tree: Tree, bound: frozenset[str]) -> Node:
+        items = self._args(tree.children[0] if tree.children else None)
+        return ListLit(*self._span(tree), tuple(self.convert(i, bound) for i in items))
+
+    def _map_lit(self, tree: Tree, bound: frozenset[str]) -> Node:
+        parts = self._args(tree.children[0] if tree.children else None)
+        nodes = [self.convert(p, bound) for p in parts]
+        return MapLit(*self._span(tree), tuple(zip(nodes[0::2], nodes[1::2], strict=True)))
+
+    def _dot_ident(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return Opaque(*self._span(tree), "root-scoped name", ())
+
+    def _dot_ident_arg(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return Opaque(*self._span(tree), "root-scoped call", self._all(tree, bound))
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _args(exprlist: Any) -> list[Tree]:
+        if exprlist is None:
+            return []
+        return [c for c in cast(Tree, exprlist).children if isinstance(c, lark.Tree)]
+
+    def _all(self, tree: Tree, bound: frozenset[str]) -> tuple[Node, ...]:
+        """Every expression below `tree`, so fields inside opaque constructs are still seen."""
+        found: list[Node] = []
+        for child in tree.children:
+            if not isinstance(child, lark.Tree):
+                continue
+            if child.data in ("exprlist", "fieldinits", "mapinits"):
+                found.extend(self._all(child, bound))
+            else:
+                found.append(self.convert(child, bound))
+        return tuple(found)
+
+
+_PASS_THROUGH = frozenset(
+    {
+        "expr",
+        "conditionalor",
+        "conditionaland",
+        "relation",
+        "addition",
+        "multiplication",
+        "unary",
+        "member",
+        "primary",
+    }
+)
+
+
+def field_path(node: Node) -> tuple[Ident, tuple[str, ...]] | None:
+    """`a.b["c"]` as its root identifier and keys; None when the chain is not a plain path.
+
+    Constant string indexes count as keys, so `context["amount"]` and `context.amount` are
+    the same field for the compiler, `fields` and `render`.
+    """
+    keys: list[str] = []
+    while True:
+        if isinstance(node, Select):
+            keys.append(node.field)
+            node = node.operand
+        elif isinstance(node, Index) and isinstance(node.key, Lit) and type(node.key.value) is str:
+            keys.append(node.key.value)
+            node = node.operand
+        else:
+            break
+    if isinstance(node, Ident):
+        keys.reverse()
+        return node, tuple(keys)
+    return None
