@@ -199,8 +199,10 @@ class _SQLiteTx(StoreTx):
         (young,) = self.conn.execute(
             "SELECT MIN(seq) FROM records WHERE seq > ? AND time >= ?", (after_seq, cutoff)
         ).fetchone()
+        # The decision record of an unresolved escalation stays, with everything after it.
         (open_from,) = self.conn.execute(
-            "SELECT MIN(open_seq) FROM escalations WHERE state != 'resolved' AND open_seq > ?",
+            "SELECT MIN(r.seq) FROM escalations e JOIN records r ON r.decision_id = e.decision_id"
+            " WHERE e.state != 'resolved' AND r.seq > ?",
             (after_seq,),
         ).fetchone()
         if young is None:
