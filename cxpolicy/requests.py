@@ -78,6 +78,15 @@ class RequestLine:
     error: str | None
 
 
+def _is_complete_json(line: str) -> bool:
+    """Whether one line is a whole JSON value on its own (then the input is JSON-lines)."""
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return True
+
+
 def iter_requests(text: str) -> Iterator[RequestLine]:
     """One JSON document (possibly pretty-printed), or JSON-lines (one request per non-blank line)."""
     lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
@@ -88,9 +97,7 @@ def iter_requests(text: str) -> Iterator[RequestLine]:
             yield RequestLine(lines[0][0], parse_request(text), None)
             return
         except BadRequest as whole:
-            try:
-                parse_request(lines[0][1])
-            except BadRequest:
+            if not _is_complete_json(lines[0][1]):
                 yield RequestLine(lines[0][0], None, str(whole))
                 return
     for n, line in lines:

@@ -1,0 +1,37 @@
+"""Shared fixtures: compile a policy from text, find the shared conformance suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cxpolicy.engine import PolicySet
+from cxpolicy.loader import load_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CXPOLICY_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture
+def compile_policy() -> Callable[..., PolicySet]:
+    def _compile(text: str, name: str = "policy.cxp", packs: tuple[str, ...] = ()) -> PolicySet:
+        return load_text(text, name, packs=packs)
+
+    return _compile
+
+
+def base_request(**overrides: object) -> dict[str, object]:
+    """A valid request over the core vocabulary; tests override what they care about."""
+    req: dict[str, object] = {
+        "action": "refund.execute",
+        "channel": "chat",
+        "actor": {"kind": "ai", "id": "agent-1", "roles": ["tier1"]},
+        "customer": {"id": "C-1", "segment": "retail", "risk_tier": "low", "region": "IN"},
+        "data_classes": [],
+        "context": {},
+    }
+    req.update(overrides)
+    return req
