@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -75,9 +76,23 @@ def canonical_json(value: Any) -> bytes:
     non-string keys): a value that could be encoded two ways must not be hashed at all.
     """
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
         raise ValueError(f"not canonical JSON: {exc}") from exc
+    # orjson writes NaN and infinities as null; look for them only when a null was written.
+    if b"null" in out and _has_non_finite(value):
+        raise ValueError("not canonical JSON: NaN or infinity")
+    return out
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def request_digest(request: Mapping[str, Any], key: bytes | None = None) -> str:
