@@ -135,21 +135,22 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
                         )
                     )
                     continue
-                rule = _check_rule(item, package, m.file, scope, vocab, cites, diags, len(rules))
-                if rule is None:
-                    continue
-                if rule.id in seen_ids:
+                rid = f"{package}.{item.name}"
+                if rid in seen_ids:
                     diags.append(
                         Diagnostic(
                             "CXP301",
                             Severity.ERROR,
-                            f"duplicate rule id `{rule.id}` (first at {seen_ids[rule.id]})",
+                            f"duplicate rule id `{rid}` (first at {seen_ids[rid]})",
                             item.name_span,
                             "rule names must be unique within a package",
                         )
                     )
                     continue
-                seen_ids[rule.id] = item.name_span
+                seen_ids[rid] = item.name_span
+                rule = _check_rule(item, package, m.file, scope, vocab, cites, diags, len(rules))
+                if rule is None:
+                    continue
                 rules.append(_with_shipped(rule, shipped.get(m.file, False)))
             elif isinstance(item, ast.TestBlock):
                 _check_test(item, vocab, diags)

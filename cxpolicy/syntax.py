@@ -107,12 +107,19 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
         return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        expected = sorted(_friendly(t) for t in exc.expected if not t.startswith("__"))
+        accepts = getattr(exc, "accepts", None) or exc.expected
+        expected = sorted(_friendly(t) for t in accepts if not t.startswith("__"))
         prev = exc.state.value_stack[-1] if exc.state is not None and exc.state.value_stack else None
         prev_type = prev.type if isinstance(prev, Token) else None
         found = "the end of the file" if tok.type == "$END" else f"`{tok.value}`"
         if tok.type == "COND":
             found = "a condition"
+        keyword = _keyword_before(pre.masked, tok.start_pos or 0)
+        if keyword is not None:
+            k_line, k_col, k_word = keyword
+            msg = f"`{k_word}` starts a clause, but the clause before it is incomplete"
+            hint = "finish the previous clause (a missing value or `]`?)"
+            return Diagnostic("CXP101", Severity.ERROR, msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint)
         if prev_type in ("WHEN", "UNLESS") and "a condition" in expected:
             msg = f"missing condition after `{prev.value}`"  # type: ignore[union-attr]
             hint = "write the CEL expression on the same line, e.g. `when context.otp_verified`"
@@ -128,7 +135,23 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
     return Diagnostic("CXP101", Severity.ERROR, str(exc).splitlines()[0], span)
 
 
-_KEYWORD_LIKE = frozenset()
+_KEYWORD_LIKE: frozenset[str] = frozenset()
+_CLAUSE_WORDS = frozenset({"match", "decide", "because", "cite", "rule", "test", "expect", "request"})
+
+
+def _keyword_before(masked: str, pos: int) -> tuple[int, int, str] | None:
+    """A clause keyword read as a value (`match action =` then `decide` on the next line)."""
+    import re
+
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_.\-]*)\s*$", masked[:pos])
+    if m is None or m.group(1) not in _CLAUSE_WORDS:
+        return None
+    before = masked[: m.start(1)].rstrip()
+    if not before.endswith(("=", "<", ">", ",", "[")):
+        return None
+    line = masked.count("\n", 0, m.start(1)) + 1
+    col = m.start(1) - (masked.rfind("\n", 0, m.start(1)) + 1) + 1
+    return line, col, m.group(1)
 
 
 def _join(items: list[str]) -> str:
