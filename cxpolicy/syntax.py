@@ -111,7 +111,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
         expected = sorted(_friendly(t) for t in accepts if not t.startswith("__"))
         prev = exc.state.value_stack[-1] if exc.state is not None and exc.state.value_stack else None
         prev_type = prev.type if isinstance(prev, Token) else None
-        found = "the end of the file" if tok.type == "$END" else f"`{tok.value}`"
+        found = "end of file" if tok.type == "$END" else f"`{tok.value}`"
         if tok.type == "COND":
             found = "a condition"
         keyword = _keyword_before(pre.masked, tok.start_pos or 0)
@@ -127,6 +127,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
             msg = f"unexpected {found}; expected {_join(expected)}"
         else:
             msg = f"unexpected {found}; expected {_join(expected)}"
+        words = [e.strip("`") for e in expected if e.startswith("`") and e.strip("`").isidentifier()]
+        if tok.type == "IDENT" and hint is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(tok.value), words, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean `{close[0]}`?"
         if "`decide`" in expected and tok.type == "RBRACE":
             hint = "every rule needs a `decide` clause"
         return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
