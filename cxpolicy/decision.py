@@ -232,7 +232,7 @@ def summarise(d: Decision) -> str:
     winners = [r for r in d.reasons if r.effect is d.effect]
     names = ", ".join(r.rule for r in winners[:3]) + (" and others" if len(winners) > 3 else "")
     because = next((r.because for r in winners if r.because), None)
-    tail = f" — {because}" if because else ""
+    tail = f" — {because.rstrip('.')}" if because else ""
     queue = f" (to {', '.join(d.escalate_to)})" if d.escalate_to and d.effect is Effect.ESCALATE else ""
     classes = ""
     if d.effect is Effect.REDACT and d.redact:

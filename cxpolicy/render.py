@@ -50,7 +50,8 @@ def trace_text(t: Trace) -> str:
             out.append(f"      {_MARK[k.holds]} {k.text}   [{k.seen}]")
         for cond in c.conditions:
             shown = "error" if cond.error else str(cond.value).lower()
-            out.append(f"      {_MARK[cond.value if not cond.error else None]} {cond.kind} {cond.text}")
+            lets_match = None if cond.error else (cond.value if cond.kind == "when" else not cond.value)
+            out.append(f"      {_MARK[lets_match]} {cond.kind} {cond.text}")
             out.append(f"          → {cond.rendered} → {shown}" + (f" ({cond.error})" if cond.error else ""))
         out.append(f"      {c.note}")
     out.append(f"  combined: {t.combination}")
