@@ -193,9 +193,7 @@ class TestBlock:
     span: Span = _nospan()
 
 
-Item = (
-    Package | Use | Scope | DefaultDecl | CiteDecl | Dimension | ExtendDimension | Attribute | Rule | TestBlock
-)
+Item = Package | Use | Scope | DefaultDecl | CiteDecl | Dimension | ExtendDimension | Attribute | Rule | TestBlock
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,13 +40,10 @@ class CheckedConstraint:
         if self.op in ("!=", "not in"):
             return frozenset(v for v in d.values if v not in vals)
         pos = d.position(self.values[0])
-        keep = {
-            "<": lambda i: i < pos,
-            "<=": lambda i: i <= pos,
-            ">": lambda i: i > pos,
-            ">=": lambda i: i >= pos,
-        }[self.op]
-        return frozenset(v for i, v in enumerate(d.values) if keep(i))
+        lo, hi = {"<": (0, pos), "<=": (0, pos + 1), ">": (pos + 1, len(d.values)), ">=": (pos, len(d.values))}[
+            self.op
+        ]
+        return frozenset(d.values[lo:hi])
 
     @property
     def positive(self) -> bool:
@@ -114,9 +111,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
     for m in modules:
         packages = [i for i in m.items if isinstance(i, ast.Package)]
         for extra in packages[1:]:
-            diags.append(
-                Diagnostic("CXP303", Severity.ERROR, "a file declares its `package` once", extra.span)
-            )
+            diags.append(Diagnostic("CXP303", Severity.ERROR, "a file declares its `package` once", extra.span))
         package = packages[0].name if packages else None
         scope: list[CheckedConstraint] = []
         for item in m.items:
@@ -186,9 +181,7 @@ def _collect_cites(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> di
     return cites
 
 
-def _collect_default(
-    modules: Sequence[ast.Module], diags: list[Diagnostic]
-) -> tuple[Effect, str | None, Span | None]:
+def _collect_default(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> tuple[Effect, str | None, Span | None]:
     found: ast.DefaultDecl | None = None
     for m in modules:
         for item in m.items:
@@ -248,7 +241,7 @@ def _constraints(
                     Severity.ERROR,
                     f"`{c.op}` needs an ordered dimension; `{d.name}` is {d.kind}",
                     c.span,
-                    f"declare it `ordered {{...}}`, or use `in [...]`",
+                    "declare it `ordered {...}`, or use `in [...]`",
                 )
             )
             ok = False
@@ -269,9 +262,7 @@ def _constraints(
                 )
                 ok = False
         if ok:
-            out.append(
-                CheckedConstraint(d, c.op, tuple(v.text for v in c.values), c.span, c.text(), from_scope)
-            )
+            out.append(CheckedConstraint(d, c.op, tuple(v.text for v in c.values), c.span, c.text(), from_scope))
     return out
 
 
@@ -300,18 +291,14 @@ def _check_rule(
                 Severity.ERROR,
                 f"rule `{item.name}` has no `decide` clause",
                 item.name_span,
-                "add e.g. `decide escalate to \"queue\"`",
+                'add e.g. `decide escalate to "queue"`',
             )
         )
         return None
     for extra in item.decides[1:]:
-        diags.append(
-            Diagnostic("CXP306", Severity.ERROR, f"rule `{item.name}` has more than one `decide`", extra.span)
-        )
+        diags.append(Diagnostic("CXP306", Severity.ERROR, f"rule `{item.name}` has more than one `decide`", extra.span))
     if len(item.because) > 1:
-        diags.append(
-            Diagnostic("CXP311", Severity.ERROR, f"rule `{item.name}` has more than one `because`", item.span)
-        )
+        diags.append(Diagnostic("CXP311", Severity.ERROR, f"rule `{item.name}` has more than one `because`", item.span))
     spec = item.decides[0]
     effect = Effect(spec.effect)
     style = Style.FULL

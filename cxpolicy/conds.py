@@ -78,14 +78,23 @@ def prepass(text: str) -> PrePass:
             comments.append(Comment(line, col, text[i:j].rstrip(), own))
             i = j
             continue
-        if ch in "wu" and (i == 0 or text[i - 1] not in _WORD):
-            kw = next((k for k in _KEYWORDS if text.startswith(k, i)), None)
-            end_kw = i + len(kw) if kw else i
-            if kw and (end_kw >= n or text[end_kw] not in _WORD):
-                i = _take_condition(text, end_kw, out, conds, comments, problems, line_starts)
-                continue
+        kw = _keyword_at(text, i)
+        if kw is not None:
+            i = _take_condition(text, i + len(kw), out, conds, comments, problems, line_starts)
+            continue
         i += 1
     return PrePass("".join(out), conds, tuple(comments), tuple(problems))
+
+
+def _keyword_at(text: str, i: int) -> str | None:
+    """`when`/`unless` as a whole word starting at i (not part of a name like `when_x` or `a.when`)."""
+    if text[i] not in "wu" or (i > 0 and text[i - 1] in _WORD):
+        return None
+    for k in _KEYWORDS:
+        end = i + len(k)
+        if text.startswith(k, i) and (end >= len(text) or text[end] not in _WORD):
+            return k
+    return None
 
 
 def _skip_string(text: str, i: int, quote: str) -> int:
@@ -148,9 +157,8 @@ def _take_condition(
             continue
         if c in _OPEN:
             depth.append(_OPEN[c])
-        elif c in _CLOSE:
-            if depth and depth[-1] == c:
-                depth.pop()
+        elif c in _CLOSE and depth and depth[-1] == c:
+            depth.pop()
         cel.append(c)
         i += 1
         if c not in " \t\r":

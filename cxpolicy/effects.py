@@ -7,10 +7,10 @@ goes through `Effect.severity`, and every comparison between masking styles thro
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Effect(str, Enum):
+class Effect(StrEnum):
     """What a decision tells the agent to do, ordered by severity."""
 
     ALLOW = "allow"
@@ -30,7 +30,7 @@ _SEVERITY = {Effect.ALLOW: 0, Effect.REDACT: 1, Effect.REQUIRE_OTP: 2, Effect.ES
 EFFECT_BY_SEVERITY = tuple(sorted(Effect, key=lambda e: _SEVERITY[e]))
 
 
-class Style(str, Enum):
+class Style(StrEnum):
     """How a data class is masked; strictest wins when rules disagree: full > token > last4."""
 
     FULL = "full"

@@ -37,9 +37,7 @@ _MISSING: Any = object()
 Detector = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
-def condition_verdict(
-    rule: CompiledRule, activation: Mapping[str, Any]
-) -> tuple[bool, str | None]:
+def condition_verdict(rule: CompiledRule, activation: Mapping[str, Any]) -> tuple[bool, str | None]:
     """Whether a candidate rule's conditions let it match — the fail-safe of LANGUAGE.md §5.
 
     All `when` must be true and every `unless` false. One false `when` (or true `unless`)
@@ -150,9 +148,7 @@ class PolicySet:
     def rule(self, rule_id: str) -> CompiledRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    def decide(
-        self, request: Any, explain: bool = False, *, detect: bool | None = None
-    ) -> Decision:
+    def decide(self, request: Any, explain: bool = False, *, detect: bool | None = None) -> Decision:
         """Decide one request. Never raises: any failure is reported in `errors` and escalates."""
         try:
             return self._decide(request, explain, self.detector is not None if detect is None else detect)
@@ -168,13 +164,10 @@ class PolicySet:
 
     # ------------------------------------------------------------------ the hot path
     def _decide(self, request: Any, explain: bool, detect: bool) -> Decision:
-        if type(request) is not dict:
-            if not isinstance(request, dict):
-                kind = "null" if request is None else type(request).__name__
-                kind = {"list": "array", "str": "string", "int": "number", "float": "number"}.get(kind, kind)
-                return self._failed(
-                    (DecisionError("request", f"a request must be a JSON object, got {kind}"),), explain
-                )
+        if type(request) is not dict and not isinstance(request, dict):
+            kind = "null" if request is None else type(request).__name__
+            kind = {"list": "array", "str": "string", "int": "number", "float": "number"}.get(kind, kind)
+            return self._failed((DecisionError("request", f"a request must be a JSON object, got {kind}"),), explain)
         signals: Mapping[str, Any] | None = None
         extra_classes: Sequence[str] = ()
         if detect and self.detector is not None:
@@ -282,9 +275,7 @@ class PolicySet:
         self, matched: list[CompiledRule], data_classes: Sequence[str], errors: tuple[DecisionError, ...]
     ) -> Decision:
         if not matched:
-            return Decision(
-                new_decision_id(), self.default, (), self._default_queues, (), errors, self.revision, True
-            )
+            return Decision(new_decision_id(), self.default, (), self._default_queues, (), errors, self.revision, True)
         top = 0
         for r in matched:
             if r.severity > top:
@@ -304,9 +295,7 @@ class PolicySet:
             elif r.queue is not None and r.effect is Effect.ESCALATE and r.queue not in queues:
                 queues.append(r.queue)
         if len(matched) > 1:
-            reasons: tuple[Reason, ...] = tuple(
-                r.reason for r in sorted(matched, key=lambda r: -r.severity)
-            )
+            reasons: tuple[Reason, ...] = tuple(r.reason for r in sorted(matched, key=lambda r: -r.severity))
         else:
             reasons = (matched[0].reason,)
         redact = tuple(self._redaction(c, s) for c, s in styles.items())
@@ -406,10 +395,7 @@ def _combination(d: Decision, matched: list[CompiledRule], ps: PolicySet) -> str
     if d.default_applied:
         return f"no rule matched; the policy set's default `{ps.default.value}` applies"
     sev = sorted({r.effect.value for r in matched}, key=lambda e: -Effect(e).severity)
-    return (
-        f"{len(matched)} rule(s) matched with effects {', '.join(sev)}; most restrictive wins: "
-        f"`{d.effect.value}`"
-    )
+    return f"{len(matched)} rule(s) matched with effects {', '.join(sev)}; most restrictive wins: `{d.effect.value}`"
 
 
 def _lookup(request: Mapping[str, Any], path: tuple[str, ...]) -> Any:
@@ -529,5 +515,3 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
         f"`{d.path_text}` has `{shown}`, which is not a value of dimension `{d.name}`{tail}",
         field=d.path_text,
     )
-
-

@@ -69,9 +69,7 @@ def build_index(rules: Sequence[CheckedRule], vocab: Vocabulary) -> RuleIndex:
             out.append(_set_index(slot, d, per_rule, residuals, slots))
         else:
             out.append(_plain_index(slot, d, per_rule, constrained))
-    return RuleIndex(
-        tuple(out), all_rules, {k: tuple(v) for k, v in residuals.items()}
-    )
+    return RuleIndex(tuple(out), all_rules, {k: tuple(v) for k, v in residuals.items()})
 
 
 def _plain_index(
@@ -86,9 +84,7 @@ def _plain_index(
         bit = 1 << i
         for v in allowed:
             buckets[v] |= bit
-    return DimensionIndex(
-        slot, d.name, d.path, d.kind, d.default, tuple(d.values), buckets, 0, {}, {}, constrained
-    )
+    return DimensionIndex(slot, d.name, d.path, d.kind, d.default, tuple(d.values), buckets, 0, {}, {}, constrained)
 
 
 def _set_index(

@@ -22,7 +22,7 @@ from cxpolicy.resources import core_vocabulary_path, pack_dir, shipped_pack_name
 from cxpolicy.source import Diagnostic, PolicyError, Severity, SourceFile, Span
 from cxpolicy.syntax import parse
 
-__all__ = ["MAX_FILE_BYTES", "compile_sources", "collect_sources", "load", "load_text"]
+__all__ = ["MAX_FILE_BYTES", "collect_sources", "compile_sources", "load", "load_text"]
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 PathLike = str | os.PathLike[str]
@@ -97,9 +97,7 @@ def compile_sources(
     return ps
 
 
-def _parse_all(
-    sources: list[SourceFile], diags: list[Diagnostic]
-) -> tuple[list[ast.Module], list[SourceFile]]:
+def _parse_all(sources: list[SourceFile], diags: list[Diagnostic]) -> tuple[list[ast.Module], list[SourceFile]]:
     """Parse every file and pull in what `use` names, packs before the files that use them."""
     loaded: set[str] = {s.pack for s in sources if s.pack}
     parsed: dict[str, ast.Module] = {}
@@ -161,13 +159,9 @@ def _expand(p: Path, diags: list[Diagnostic]) -> list[tuple[Path, str]]:
     if p.is_dir():
         files = sorted(f for f in p.rglob("*.cxp") if f.is_file())
         if not files:
-            diags.append(
-                Diagnostic("CXP001", Severity.ERROR, f"no .cxp files under `{p}`", Span.unknown(str(p)))
-            )
+            diags.append(Diagnostic("CXP001", Severity.ERROR, f"no .cxp files under `{p}`", Span.unknown(str(p))))
         return [(f, f.relative_to(p).as_posix()) for f in files]
-    diags.append(
-        Diagnostic("CXP001", Severity.ERROR, f"no such file or directory: `{p}`", Span.unknown(str(p)))
-    )
+    diags.append(Diagnostic("CXP001", Severity.ERROR, f"no such file or directory: `{p}`", Span.unknown(str(p))))
     return []
 
 
@@ -196,13 +190,9 @@ def _read(
             return None
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        diags.append(
-            Diagnostic("CXP002", Severity.ERROR, f"file is not UTF-8: {exc.reason}", Span.unknown(display))
-        )
+        diags.append(Diagnostic("CXP002", Severity.ERROR, f"file is not UTF-8: {exc.reason}", Span.unknown(display)))
         return None
     except OSError as exc:
-        diags.append(
-            Diagnostic("CXP002", Severity.ERROR, f"cannot read file: {exc.strerror}", Span.unknown(display))
-        )
+        diags.append(Diagnostic("CXP002", Severity.ERROR, f"cannot read file: {exc.strerror}", Span.unknown(display)))
         return None
     return SourceFile(display, text, shipped=shipped, pack=pack, key=key)

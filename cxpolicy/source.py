@@ -120,9 +120,7 @@ class _Palette:
         return f"{code}{text}\x1b[0m"
 
 
-def render_diagnostics(
-    diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], *, color: bool = False
-) -> str:
+def render_diagnostics(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], *, color: bool = False) -> str:
     """Text for humans: headline, the source line, a caret under the span, then the hint."""
     pal = _Palette(color)
     out: list[str] = []
@@ -134,9 +132,7 @@ def render_diagnostics(
             lines = text.splitlines()
             if 1 <= d.span.line <= len(lines):
                 src = lines[d.span.line - 1].expandtabs(1)
-                width = (
-                    d.span.end_col - d.span.col if d.span.end_line == d.span.line else len(src) - d.span.col + 1
-                )
+                width = d.span.end_col - d.span.col if d.span.end_line == d.span.line else len(src) - d.span.col + 1
                 width = max(1, width)
                 gutter = f"{d.span.line:>4} | "
                 out.append(gutter + src)

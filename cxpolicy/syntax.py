@@ -99,8 +99,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
     span = Span(file, line, col, line, col + 1)
     hint = None
     if isinstance(exc, UnexpectedCharacters):
-        ch = pre.masked[exc.pos_in_stream] if exc.pos_in_stream < len(pre.masked) else ""
-        shown = repr(ch) if ch in (pre.masked and "\x01\x02") else f"`{ch}`"
+        pos = exc.pos_in_stream or 0
+        ch = pre.masked[pos] if pos < len(pre.masked) else ""
+        shown = repr(ch) if ch in ("\x01", "\x02") else f"`{ch}`"
         msg = f"unexpected character {shown}"
         if ch == "'":
             hint = 'strings in .cxp are written in double quotes: "like this"'
@@ -119,7 +120,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
             k_line, k_col, k_word = keyword
             msg = f"`{k_word}` starts a clause, but the clause before it is incomplete"
             hint = "finish the previous clause (a missing value or `]`?)"
-            return Diagnostic("CXP101", Severity.ERROR, msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint)
+            return Diagnostic(
+                "CXP101", Severity.ERROR, msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint
+            )
         if prev_type in ("WHEN", "UNLESS") and "a condition" in expected:
             msg = f"missing condition after `{prev.value}`"  # type: ignore[union-attr]
             hint = "write the CEL expression on the same line, e.g. `when context.otp_verified`"
@@ -282,9 +285,7 @@ class _Builder(Transformer[Token, Any]):
         start = tok.start_pos or 0
         ct = self.pre.conds.get(start)
         if ct is None:  # cannot happen: every COND token comes from the pre-pass
-            raise _BuildError(
-                Diagnostic("CXP199", Severity.ERROR, "internal: lost condition text", self._tspan(tok))
-            )
+            raise _BuildError(Diagnostic("CXP199", Severity.ERROR, "internal: lost condition text", self._tspan(tok)))
         span = Span(self.file, ct.line, ct.col, ct.end_line, ct.end_col)
         return ast.Condition(kind, ct.raw, ct.cel, span)
 

@@ -177,9 +177,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     for v in item.values:
         if v.text in values:
             diags.append(
-                Diagnostic(
-                    "CXP206", Severity.WARNING, f"value `{v.text}` is listed twice in `{item.name}`", v.span
-                )
+                Diagnostic("CXP206", Severity.WARNING, f"value `{v.text}` is listed twice in `{item.name}`", v.span)
             )
             continue
         values.append(v.text)
@@ -248,9 +246,7 @@ def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diag
                 )
             )
         return
-    attrs[item.path] = AttributeDef(
-        tuple(item.path.split(".")), item.type, item.default, item.has_default, item.span
-    )
+    attrs[item.path] = AttributeDef(tuple(item.path.split(".")), item.type, item.default, item.has_default, item.span)
 
 
 def _json(v: Any) -> str:

@@ -89,9 +89,9 @@ def reference_decide(policy: PolicySet, request: dict[str, Any], activation: dic
     for r in matched:
         if r.effect is not Effect.REDACT:
             continue
-        classes = list(r.redact_classes) if r.redact_classes is not None else [
-            c for c in have if c in r.implicit_classes
-        ]
+        classes = (
+            list(r.redact_classes) if r.redact_classes is not None else [c for c in have if c in r.implicit_classes]
+        )
         for c in classes:
             s = r.style.value
             if c not in styles or _STRICT[s] > _STRICT[styles[c]]:

@@ -20,7 +20,9 @@ rule reset_otp { match action = account.password_reset
   decide require_otp }
 """
 REQ = {
-    "action": "order.status", "channel": "chat", "actor": {"kind": "ai"},
+    "action": "order.status",
+    "channel": "chat",
+    "actor": {"kind": "ai"},
     "customer": {"segment": "retail", "risk_tier": "low", "region": "IN"},
 }
 
@@ -66,7 +68,9 @@ def test_eval_rejects_duplicate_keys_and_nan(tmp_path: Path) -> None:
 
 
 def test_eval_compile_error_exits_2_with_every_diagnostic(tmp_path: Path) -> None:
-    pol = _write(tmp_path, POLICY.replace("order.status", "order.stauts").replace("use core", "use core\ndefault allow"))
+    pol = _write(
+        tmp_path, POLICY.replace("order.status", "order.stauts").replace("use core", "use core\ndefault allow")
+    )
     res = CliRunner().invoke(main, ["eval", "-p", str(pol), "-i", "-"], input=json.dumps(REQ))
     assert res.exit_code == 2
     assert "shop.cxp:5:" in res.output and "CXP202" in res.output and "did you mean `order.status`?" in res.output

@@ -23,9 +23,13 @@ def test_guide_policies_compile() -> None:
 
 def test_first_example_decides_as_shown() -> None:
     policy = load_text(BLOCKS[0], "refunds.cxp")
-    req = {"action": "refund.execute", "channel": "chat", "actor": {"kind": "ai"},
-           "customer": {"segment": "retail", "risk_tier": "high", "region": "IN"},
-           "context": {"amount": 12000}}
+    req = {
+        "action": "refund.execute",
+        "channel": "chat",
+        "actor": {"kind": "ai"},
+        "customer": {"segment": "retail", "risk_tier": "high", "region": "IN"},
+        "context": {"amount": 12000},
+    }
     d = policy.decide(req, explain=True)
     assert d.effect is Effect.ESCALATE and d.escalate_to == ("refunds-desk",)
     assert d.trace is not None

@@ -72,8 +72,11 @@ def policy(compile_policy: Compile) -> PolicySet:
 
 
 def test_most_restrictive_wins_and_reasons_are_strictest_first(policy: PolicySet) -> None:
-    req = base_request(action="refund.execute", context={"amount": 12000},
-                       customer={"segment": "retail", "risk_tier": "high", "region": "IN"})
+    req = base_request(
+        action="refund.execute",
+        context={"amount": 12000},
+        customer={"segment": "retail", "risk_tier": "high", "region": "IN"},
+    )
     d = policy.decide(req)
     assert d.effect is Effect.ESCALATE
     assert [r.rule for r in d.reasons] == [
@@ -102,8 +105,7 @@ def test_redact_union_takes_the_strictest_style(policy: PolicySet) -> None:
 
 
 def test_cites_and_because_travel_into_reasons(policy: PolicySet) -> None:
-    d = policy.decide(base_request(action="refund.prepare", data_classes=["card_cvv"],
-                                   actor={"kind": "human"}))
+    d = policy.decide(base_request(action="refund.prepare", data_classes=["card_cvv"], actor={"kind": "human"}))
     (reason,) = [r for r in d.reasons if r.rule == "acme.cx.cvv_hidden"]
     assert reason.cite == ("PCI DSS v4.0.1 Req 3.3.1.2",)
     assert reason.cite_names == ("PCI_CVV",)
@@ -112,7 +114,9 @@ def test_cites_and_because_travel_into_reasons(policy: PolicySet) -> None:
 
 
 def test_default_applies_when_nothing_matches(compile_policy: Compile) -> None:
-    p = compile_policy("package x\nuse core\ndefault escalate to \"triage\"\nrule r { match action = faq.answer\n decide allow }\n")
+    p = compile_policy(
+        'package x\nuse core\ndefault escalate to "triage"\nrule r { match action = faq.answer\n decide allow }\n'
+    )
     d = p.decide(base_request(actor={"kind": "human"}))
     assert d.effect is Effect.ESCALATE and d.default_applied and d.escalate_to == ("triage",)
     assert "no rule matched" in d.summary
@@ -121,8 +125,9 @@ def test_default_applies_when_nothing_matches(compile_policy: Compile) -> None:
 def test_attribute_default_fills_missing_field(policy: PolicySet) -> None:
     d = policy.decide(base_request(action="account.password_reset", actor={"kind": "human"}))
     assert d.effect is Effect.REQUIRE_OTP and d.errors == ()
-    ok = policy.decide(base_request(action="account.password_reset", actor={"kind": "human"},
-                                    context={"otp_verified": True}))
+    ok = policy.decide(
+        base_request(action="account.password_reset", actor={"kind": "human"}, context={"otp_verified": True})
+    )
     assert ok.effect is Effect.ESCALATE and ok.default_applied  # nothing else matches a human reset
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cxpolicy import ast
 from cxpolicy.syntax import parse
 
-POLICY = '''package bfsi.rbi.payments
+POLICY = """package bfsi.rbi.payments
 scope region = IN                        # added to every rule of this file
 
 cite PCI_3_3 = "PCI DSS v4.0.1 Req 3.3.1"
@@ -28,7 +28,7 @@ test "a test" {
   expect require_otp
   expect rules [bfsi.rbi.payments.high_risk_transfer]
 }
-'''
+"""
 
 
 def test_parses_every_declaration_kind() -> None:
