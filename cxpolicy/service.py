@@ -1,0 +1,581 @@
+"""The HTTP decision service: an ASGI app (Starlette) over an `Engine`, served by uvicorn.
+
+Input: HTTP requests. Output: JSON decisions (orjson), policy state, Prometheus metrics, the
+OpenAPI document. `create_app(engine)` builds it; `cxpolicy serve` runs it (its
+`create_app_from_env` is the factory uvicorn's multi-process mode calls in each worker).
+
+Why it is shaped this way:
+
+- **Safe on bad input.** A body that is not JSON (or is ambiguous JSON: duplicate keys, NaN,
+  deep nesting — `cxpolicy.requests.parse_request`) is a 400; JSON that is not a valid
+  request is a 200 with an `escalate` decision and `errors`, so a client that reads only
+  `effect` stays safe; a body over the limit is a 413, read no further than the limit. Every
+  error is JSON, and nothing returns a traceback: a catch-all handler answers 500 with no
+  internals and logs the exception server-side.
+- **No unaudited decision.** With an audit sink, a decision is returned only after its record
+  is committed. `AuditSink.arecord` awaits the group-commit writer without blocking the
+  event loop or holding a worker thread, so concurrent requests share one transaction; if
+  the commit fails the answer is a 503, never the decision.
+- **Admin endpoints are off unless configured.** Reload and the audit endpoints (which hold
+  customer records, masked) need `Authorization: Bearer <CXPOLICY_ADMIN_TOKEN>`, compared
+  with `hmac.compare_digest`; without a configured token they answer 403.
+- **Routes come from `cxpolicy.schema.ENDPOINTS`**, the same table the OpenAPI document is
+  generated from, so the published API cannot drift from the served one.
+- **Hot path:** one attribute read for the policy, one `decide`, one orjson dump, two
+  metric updates with pre-resolved label children. No pydantic on the decide path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
+from cxpolicy.decision import Decision
+from cxpolicy.reload import Engine
+from cxpolicy.requests import MAX_DEPTH, BadRequest, parse_request
+from cxpolicy.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
+
+log = logging.getLogger("cxpolicy.service")
+
+DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_MAX_BATCH = 1000
+ESCALATION_STATES = ("open", "assigned", "resolved")
+_LATENCY_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+_JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An error answer: `{"error": {"status", "code", "message"}}` with the given status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = {"error": {"status": status, "code": code, "message": message}}
+    return _json(body, status, headers)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _Metrics:
+    """Prometheus metrics in a registry of the app's own (two apps in one process do not
+    collide). Label children are resolved once and cached: `labels()` is the slow part."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.decisions = Counter(
+            "cxpolicy_decisions",
+            "Decisions answered, by effect and by the deciding rule (the strictest matched; "
+            "`(default)` when no rule matched, `(error)` for an invalid request).",
+            ["effect", "rule"],
+            registry=registry,
+        )
+        self.decision_seconds = Histogram(
+            "cxpolicy_decision_duration_seconds",
+            "Time in the engine for one decision.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.http_seconds = Histogram(
+            "cxpolicy_http_request_duration_seconds",
+            "Time to answer an HTTP request (incl. the audit commit), by endpoint.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.responses = Counter(
+            "cxpolicy_http_responses",
+            "HTTP responses by endpoint and status.",
+            ["endpoint", "status"],
+            registry=registry,
+        )
+        self.audit_failures = Counter(
+            "cxpolicy_audit_failures",
+            "Decisions withheld (503) because their audit record could not be committed.",
+            registry=registry,
+        )
+        self._decision_children: dict[tuple[str, str], Any] = {}
+        self._http_children: dict[str, Any] = {}
+        self._response_children: dict[tuple[str, int], Any] = {}
+
+    def decided(self, decision: Decision, seconds: float) -> None:
+        reasons = decision.reasons
+        rule = reasons[0].rule if reasons else "(default)" if decision.default_applied else "(error)"
+        key = (decision.effect.value, rule)
+        child = self._decision_children.get(key)
+        if child is None:
+            child = self._decision_children[key] = self.decisions.labels(*key)
+        child.inc()
+        self.decision_seconds.observe(seconds)
+
+    def answered(self, endpoint: str, status: int, seconds: float) -> None:
+        h = self._http_children.get(endpoint)
+        if h is None:
+            h = self._http_children[endpoint] = self.http_seconds.labels(endpoint)
+        h.observe(seconds)
+        key = (endpoint, status)
+        c = self._response_children.get(key)
+        if c is None:
+            c = self._response_children[key] = self.responses.labels(endpoint, str(status))
+        c.inc()
+
+
+class _StateCollector(Collector):
+    """Policy and audit state, read at scrape time from the engine (so a reload that
+    happened in any thread, or before the app existed, is counted exactly)."""
+
+    def __init__(self, engine: Engine, audit: AuditSink | None) -> None:
+        self.engine = engine
+        self.audit = audit
+
+    def collect(self) -> Iterable[Any]:
+        e = self.engine
+        info = GaugeMetricFamily(
+            "cxpolicy_policy_info", "The policy revision serving (value 1).", labels=["revision"]
+        )
+        info.add_metric([e.revision], 1)
+        yield info
+        yield GaugeMetricFamily(
+            "cxpolicy_policy_rules", "Rules in the serving policy.", e.policy.rule_count
+        )
+        reloads = CounterMetricFamily(
+            "cxpolicy_reloads", "Policy reload attempts after the first load.", labels=["result"]
+        )
+        reloads.add_metric(["ok"], e.reloads_ok)
+        reloads.add_metric(["failed"], e.reloads_failed)
+        yield reloads
+        yield GaugeMetricFamily(
+            "cxpolicy_policy_last_reload_ok",
+            "1 if the latest reload attempt compiled, 0 if it was rejected (the last good "
+            "revision is serving and the files on disk differ from it).",
+            1 if e.last_reload.ok else 0,
+        )
+        yield GaugeMetricFamily(
+            "cxpolicy_policy_last_reload_timestamp_seconds",
+            "When the latest reload attempt finished (Unix time).",
+            e.last_reload.at.timestamp(),
+        )
+        if self.audit is None:
+            return
+        try:
+            overdue = self.audit.overdue_count()
+            stats = self.audit.stats
+        except Exception:  # a scrape must not fail because the database is busy or gone
+            log.warning("audit state unavailable for /metrics", exc_info=True)
+            return
+        yield GaugeMetricFamily(
+            "cxpolicy_escalations_overdue", "Escalations past their due time, unresolved.", overdue
+        )
+        yield CounterMetricFamily(
+            "cxpolicy_audit_commits", "Audit transactions committed (group commits).", stats.batches
+        )
+        yield CounterMetricFamily("cxpolicy_audit_writes", "Audit operations committed.", stats.ops)
+
+
+class _Service:
+    """The handlers, with the state they share."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        admin_token: str | None,
+        audit: AuditSink | None,
+        max_body: int,
+        max_batch: int,
+        max_batch_body: int,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.engine = engine
+        self.admin_token = (admin_token or "").encode() or None
+        self.audit = audit
+        self.max_body = max_body
+        self.max_batch = max_batch
+        self.max_batch_body = max_batch_body
+        self.metrics = _Metrics(registry)
+        registry.register(_StateCollector(engine, audit))
+        self.stopping = False
+        self.openapi_bytes = orjson.dumps(openapi())
+        self.docs_html: str | None = None
+
+    # ------------------------------------------------------------------ decisions
+    async def decide(self, request: Request) -> Response:
+        explain = _flag(request.query_params.get("explain"))
+        body = await _read_body(request, self.max_body)
+        value = _parse(body, self.max_body, MAX_DEPTH)
+        t0 = time.perf_counter()
+        decision = self.engine.decide(value, explain)
+        self.metrics.decided(decision, time.perf_counter() - t0)
+        if self.audit is not None:
+            await self._record([(value, decision)])
+        return _json(decision.to_dict())
+
+    async def decide_batch(self, request: Request) -> Response:
+        explain = _flag(request.query_params.get("explain"))
+        body = await _read_body(request, self.max_batch_body)
+        value = _parse(body, self.max_batch_body, MAX_DEPTH + 1)
+        if not isinstance(value, list):
+            raise ApiError(400, "invalid_batch", "a batch is a JSON array of requests")
+        if len(value) > self.max_batch:
+            raise ApiError(
+                413, "batch_too_large", f"{len(value)} requests; the limit is {self.max_batch}"
+            )
+        policy = self.engine.policy  # one revision decides the whole batch
+        metrics = self.metrics
+        decisions: list[Decision] = []
+        for item in value:
+            t0 = time.perf_counter()
+            d = policy.decide(item, explain)
+            metrics.decided(d, time.perf_counter() - t0)
+            decisions.append(d)
+            if len(decisions) % 64 == 0:
+                await asyncio.sleep(0)  # let other requests in during a long batch
+        if self.audit is not None:
+            await self._record(list(zip(value, decisions, strict=True)))
+        return _json([d.to_dict() for d in decisions])
+
+    async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
+        assert self.audit is not None
+        audit = self.audit
+        try:
+            await asyncio.gather(
+                *(
+                    audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
+                    for v, d in pairs
+                )
+            )
+        except Exception as exc:
+            self.metrics.audit_failures.inc(len(pairs))
+            log.error("audit commit failed; withholding %d decision(s): %r", len(pairs), exc)
+            raise ApiError(
+                503,
+                "audit_unavailable",
+                "the decision could not be recorded in the audit log, so it is withheld; retry",
+            ) from None
+
+    # ------------------------------------------------------------------ policy
+    async def policy(self, request: Request) -> Response:
+        e = self.engine
+        p = e.policy
+        return _json(
+            {
+                "revision": p.revision,
+                "rule_count": p.rule_count,
+                "files": [s.path for s in p.sources if not s.shipped],
+                "packs": sorted({s.pack for s in p.sources if s.pack}),
+                "default": p.default.value,
+                "watching": e.watching,
+                "reloads": {"ok": e.reloads_ok, "failed": e.reloads_failed},
+                "last_reload": e.last_reload.to_dict(),
+                "last_good": e.last_good.to_dict(),
+            }
+        )
+
+    async def reload(self, request: Request) -> Response:
+        self._admin(request)
+        result = await run_in_threadpool(self.engine.reload)
+        return _json(result.to_dict(), 200 if result.ok else 422)
+
+    # ------------------------------------------------------------------ health & docs
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok", "revision": self.engine.revision})
+
+    async def readyz(self, request: Request) -> Response:
+        audit = "off"
+        if self.stopping:
+            return _json({"status": "unavailable", "reason": "shutting down"}, 503)
+        if self.audit is not None:
+            try:
+                await run_in_threadpool(self.audit.get, "readiness-probe")
+            except Exception as exc:
+                reason = f"audit log unavailable: {type(exc).__name__}"
+                body = {"status": "unavailable", "audit": "unavailable", "reason": reason}
+                return _json(body, 503)
+            audit = "on"
+        return _json({"status": "ok", "revision": self.engine.revision, "audit": audit})
+
+    async def metrics_text(self, request: Request) -> Response:
+        data = await run_in_threadpool(generate_latest, self.metrics.registry)
+        return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self.openapi_bytes, media_type=_JSON)
+
+    async def docs(self, request: Request) -> Response:
+        if self.docs_html is None:
+            self.docs_html = render_docs(openapi())
+        return HTMLResponse(self.docs_html)
+
+    # ------------------------------------------------------------------ audit
+    def _sink(self, request: Request) -> AuditSink:
+        self._admin(request)
+        if self.audit is None:
+            raise ApiError(
+                404,
+                "audit_disabled",
+                "the audit log is not configured: start the service with "
+                "--audit sqlite:///path/to/audit.db",
+            )
+        return self.audit
+
+    async def decision_record(self, request: Request) -> Response:
+        sink = self._sink(request)
+        decision_id = request.path_params["decision_id"]
+
+        def read() -> dict[str, Any] | None:
+            rec = sink.get(decision_id)
+            if rec is None:
+                return None
+            return {
+                "record": rec.to_dict(),
+                "history": [r.to_dict() for r in sink.history(decision_id) if r.seq != rec.seq],
+                "escalations": [e.to_dict() for e in sink.escalations(decision_id=decision_id)],
+            }
+
+        out = await _audit_call(read)
+        if out is None:
+            raise ApiError(404, "not_found", f"no decision {decision_id!r} in the audit log")
+        return _json(out)
+
+    async def escalations(self, request: Request) -> Response:
+        sink = self._sink(request)
+        q = request.query_params
+        state = q.get("state") or None
+        if state is not None and state not in ESCALATION_STATES:
+            allowed = ", ".join(ESCALATION_STATES)
+            raise ApiError(400, "invalid_state", f"state must be one of {allowed}")
+        queue = q.get("queue") or None
+        overdue = _flag(q.get("overdue"))
+
+        def read() -> list[dict[str, Any]]:
+            items = sink.overdue() if overdue else sink.escalations(state=state, queue=queue)
+            if overdue:
+                items = [e for e in items if (state is None or e.state == state)
+                         and (queue is None or e.queue == queue)]  # fmt: skip
+            return [e.to_dict() for e in items]
+
+        items = await _audit_call(read)
+        return _json({"escalations": items, "count": len(items)})
+
+    async def assign(self, request: Request) -> Response:
+        sink = self._sink(request)
+        body = await self._admin_body(request, AssignModel)
+        assert isinstance(body, AssignModel)
+        esc_id = request.path_params["escalation_id"]
+        esc = await _audit_call(lambda: sink.assign(esc_id, to=body.to, by=body.by))
+        return _json(esc.to_dict())
+
+    async def resolve(self, request: Request) -> Response:
+        sink = self._sink(request)
+        body = await self._admin_body(request, ResolveModel)
+        assert isinstance(body, ResolveModel)
+        esc_id = request.path_params["escalation_id"]
+        esc = await _audit_call(lambda: sink.resolve(esc_id, by=body.by, note=body.note))
+        return _json(esc.to_dict())
+
+    async def _admin_body(self, request: Request, model: type[BaseModel]) -> BaseModel:
+        value = _parse(await _read_body(request, self.max_body), self.max_body, MAX_DEPTH)
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ApiError(400, "invalid_body", problems) from None
+
+    def _admin(self, request: Request) -> None:
+        if self.admin_token is None:
+            raise ApiError(
+                403,
+                "admin_disabled",
+                "admin endpoints are disabled: "
+                "set CXPOLICY_ADMIN_TOKEN on the server to enable them",
+            )
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="cxpolicy"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>`", challenge)
+        if not hmac.compare_digest(token.strip().encode(), self.admin_token):
+            raise ApiError(401, "unauthorized", "the bearer token is not valid", challenge)
+
+
+async def _audit_call(fn: Callable[[], Any]) -> Any:
+    """Run a blocking audit read/transition in a worker thread; map its errors to answers."""
+    try:
+        return await run_in_threadpool(fn)
+    except UnknownEscalation as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except IllegalTransition as exc:
+        raise ApiError(409, "illegal_transition", str(exc)) from None
+    except SinkClosed:
+        raise ApiError(503, "audit_unavailable", "the audit log is closed") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(
+                400, "invalid_content_length", "Content-Length is not a number"
+            ) from None
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"body is {size} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, "body_too_large", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, limit: int, depth: int) -> Any:
+    try:
+        return parse_request(body, max_bytes=limit, max_depth=depth)
+    except BadRequest as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
+
+
+def _instrument(
+    name: str, handler: Callable[[Request], Awaitable[Response]], metrics: _Metrics
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: latency and status per endpoint, and ApiError → its JSON answer."""
+
+    async def endpoint(request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = _error(exc.status, exc.code, exc.message, exc.headers)
+        metrics.answered(name, response.status_code, time.perf_counter() - t0)
+        return response
+
+    return endpoint
+
+
+def create_app(
+    engine: Engine,
+    *,
+    admin_token: str | None = None,
+    audit: AuditSink | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_batch_body: int | None = None,
+    registry: CollectorRegistry | None = None,
+    close_on_shutdown: bool = False,
+) -> Starlette:
+    """The decision service over `engine`.
+
+    `admin_token` enables the admin endpoints (None or empty: disabled; `cxpolicy serve`
+    passes `CXPOLICY_ADMIN_TOKEN`). `audit` records every decision before it is returned.
+    `max_body` bounds a single request's body; a batch body may be `max_batch_body` bytes
+    (default 64 × max_body) holding at most `max_batch` requests. With `close_on_shutdown`
+    the app closes the engine and the sink when the server stops.
+    """
+    if max_body < 1 or max_batch < 1:
+        raise ValueError("max_body and max_batch must be positive")
+    svc = _Service(
+        engine,
+        admin_token=admin_token,
+        audit=audit,
+        max_body=max_body,
+        max_batch=max_batch,
+        max_batch_body=max_batch_body or max_body * 64,
+        registry=registry or CollectorRegistry(),
+    )
+    handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
+        "decide": svc.decide,
+        "decide_batch": svc.decide_batch,
+        "policy": svc.policy,
+        "reload": svc.reload,
+        "healthz": svc.healthz,
+        "readyz": svc.readyz,
+        "metrics": svc.metrics_text,
+        "decision_record": svc.decision_record,
+        "escalations": svc.escalations,
+        "assign": svc.assign,
+        "resolve": svc.resolve,
+        "openapi": svc.openapi,
+        "docs": svc.docs,
+    }
+    missing = {ep.name for ep in ENDPOINTS} ^ set(handlers)
+    if missing:  # the endpoint table and the handlers must name the same routes
+        raise RuntimeError(f"endpoints without handler (or the reverse): {sorted(missing)}")
+    routes = [
+        Route(ep.path, _instrument(ep.name, handlers[ep.name], svc.metrics), methods=[ep.method])
+        for ep in ENDPOINTS
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        svc.stopping = True
+        if close_on_shutdown:
+            await run_in_threadpool(engine.close)
+            if audit is not None:
+                await run_in_threadpool(audit.close)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.service = svc
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {
+        404: f"no route {request.url.path}; see /docs",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }.get(exc.status_code, str(exc.detail))
+    return _error(exc.status_code, code, message, exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The server logs the traceback (uvicorn does, once); the client learns nothing inside.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _error(500, "internal", "internal error; the server log has the details")
