@@ -1,0 +1,225 @@
+"""Identifiers made of digits: card PAN, Aadhaar, VID, US SSN, phone numbers.
+
+One regex finds every run of digits (with the separators people type inside numbers), and
+each run is cut into its digit groups. A run is then read against the shapes each identifier
+is written in ("4111 1111 1111 1111", "2341-2341-2346", "123-45-6789") and the shape's
+check (Luhn, Verhoeff, SSA ranges) decides. Doing the cutting once, in Python over a few
+short runs, is what keeps a 1 KB message inside the latency budget: the regex is the only
+pass over the whole text, and it cannot backtrack (every repetition consumes a digit).
+"""
+
+from __future__ import annotations
+
+import re
+
+from phonenumbers import Leniency, PhoneNumberMatcher
+from stdnum import luhn
+from stdnum.in_ import aadhaar, vid
+from stdnum.us import ssn
+
+from cxpolicy.signals.config import DetectorConfig
+from cxpolicy.signals.cues import NEGATIVE, Candidate, nearest_cue
+
+__all__ = ["find_numeric", "plausible_iin"]
+
+# Runs are found on the class string (see pii.py: digits are "0", letters "a"), where the
+# first character is a literal and the regex engine skips ahead with a fast scan. A run is a
+# digit and at least six more, with up to two separator characters between digits; every
+# repetition consumes a digit, so the match cannot backtrack.
+_RUN_RE = re.compile(rb"0(?:[ \-.()]{0,2}0){6,}")
+_GROUP_RE = re.compile(rb"0+")
+_LETTER = ord("a")
+
+# Runs longer than this are tables or pasted data, not a phone number a person typed; the
+# phone matcher (the expensive check) is not run on them.
+_MAX_PHONE_RUN = 32
+_CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
+
+
+def plausible_iin(d: str) -> bool:
+    """Whether the leading digits and length fit a card scheme's issuer range.
+
+    Luhn passes one random number in ten; requiring a real scheme prefix for the length
+    rejects most Luhn-valid numbers that are not cards (IMEIs start 35 or 86 and have 15
+    digits, which no scheme uses with those prefixes).
+    """
+    n = len(d)
+    p2 = int(d[:2])
+    p3 = int(d[:3])
+    p4 = int(d[:4])
+    p6 = int(d[:6])
+    if d[0] == "4":  # Visa
+        return n in (13, 16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
+        return n == 16
+    if p2 in (34, 37):  # American Express
+        return n == 15
+    if p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095:  # Diners Club
+        return 14 <= n <= 19
+    if 3528 <= p4 <= 3589:  # JCB
+        return 16 <= n <= 19
+    if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:  # Discover
+        return 16 <= n <= 19
+    if p2 in (60, 62, 81, 82) or p3 in (508, 353, 356):  # RuPay, UnionPay
+        return 16 <= n <= 19
+    if p2 == 50 or 56 <= p2 <= 69:  # Maestro
+        return 12 <= n <= 19
+    return False
+
+
+def _card_shape(lengths: tuple[int, ...], total: int) -> bool:
+    if not 13 <= total <= 19:
+        return False
+    if len(lengths) == 1 or lengths in _CARD_SPLIT_SHAPES:
+        return True
+    return all(x == 4 for x in lengths[:-1]) and 1 <= lengths[-1] <= 4
+
+
+def _window_candidates(
+    text: str,
+    groups: list[tuple[int, int]],
+    seps: list[str],
+    cfg: DetectorConfig,
+    out: list[Candidate],
+) -> None:
+    """Read the windows of consecutive groups that have an identifier's written shape.
+
+    Only shapes people write are tried: one unbroken group, "3-2-4" (SSN), "4-6-5"/"4-6-4"
+    (Amex, Diners), and fours with one shorter tail group (cards, Aadhaar, VID), always with
+    one separator repeated. Windows of any other shape are never built, so a pasted table
+    of numbers costs a few comparisons per group.
+    """
+    count = len(groups)
+    lens = [e - s for s, e in groups]
+    window = cfg.context_chars
+
+    def classify(i: int, j: int) -> None:
+        shape = tuple(lens[i : j + 1])
+        _classify(text, groups[i][0], groups[j][1], shape, sum(shape), cfg, window, out)
+
+    for i in range(count):
+        first = lens[i]
+        if first >= 9:
+            if first <= 19:
+                classify(i, i)
+            continue
+        if first not in (3, 4) or i + 1 >= count or seps[i] not in (" ", "-"):
+            continue
+        sep = seps[i]
+        if first == 3:
+            if i + 2 < count and seps[i + 1] == sep and lens[i + 1] == 2 and lens[i + 2] == 4:
+                classify(i, i + 2)
+            continue
+        if i + 2 < count and lens[i + 1] == 6 and seps[i + 1] == sep and lens[i + 2] in (4, 5):
+            classify(i, i + 2)
+        total, j = 4, i
+        while j + 1 < count and seps[j] == sep:
+            j += 1
+            total += lens[j]
+            if total > 19:
+                break
+            if j - i >= 2 and total >= 12:
+                classify(i, j)
+            if lens[j] != 4:
+                break
+
+
+def _classify(
+    text: str,
+    start: int,
+    end: int,
+    shape: tuple[int, ...],
+    total: int,
+    cfg: DetectorConfig,
+    window: int,
+    out: list[Candidate],
+) -> None:
+    digits = text[start:end].replace(" ", "").replace("-", "")
+    looked_up = False
+    cue: str | None = None
+
+    def the_cue() -> str | None:
+        # Most runs fail their checksum, so the cue is looked up only for those that pass.
+        nonlocal looked_up, cue
+        if not looked_up:
+            cue, looked_up = nearest_cue(text, start, window), True
+        return cue
+
+    def add(priority: int, data_class: str, detector: str, check: str) -> None:
+        out.append(Candidate(priority, start, end, data_class, detector, check))
+
+    if total == 9:
+        dashed = shape == (3, 2, 4)
+        if cfg.enabled("us_ssn") and (dashed or shape == (9,)) and ssn.is_valid(digits):
+            c = the_cue()
+            if c == "us_ssn":
+                add(72, "us_ssn", "stdnum.us.ssn", "ranges+cue")
+            elif dashed and c is None:
+                add(62, "us_ssn", "stdnum.us.ssn", "ranges+shape")
+        return
+    if total == 12:
+        if cfg.enabled("aadhaar") and shape in ((12,), (4, 4, 4)) and aadhaar.is_valid(digits):
+            c = the_cue()
+            if c == "aadhaar":
+                add(78, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+cue")
+            elif c is None and shape == (4, 4, 4):
+                add(58, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+grouping")
+            elif c is None:
+                # Bare 12 digits: reported, but a valid phone number reading wins.
+                add(38, "aadhaar", "stdnum.in_.aadhaar", "verhoeff")
+        return
+    if total == 16 and cfg.enabled("aadhaar_vid") and shape in ((16,), (4, 4, 4, 4)) and vid.is_valid(digits):
+        c = the_cue()
+        if c in ("aadhaar_vid", "aadhaar"):
+            add(82, "aadhaar_vid", "stdnum.in_.vid", "verhoeff+cue")
+        elif c is None:
+            add(56, "aadhaar_vid", "stdnum.in_.vid", "verhoeff")
+    if cfg.enabled("card_pan") and _card_shape(shape, total) and plausible_iin(digits) and luhn.is_valid(digits):
+        c = the_cue()
+        if c == "card_pan":
+            add(80, "card_pan", "stdnum.luhn", "luhn+iin+cue")
+        elif c in (None, "aadhaar_vid", "aadhaar", "pan_in"):
+            add(70, "card_pan", "stdnum.luhn", "luhn+iin")
+
+
+def _phone_candidates(
+    text: str, start: int, end: int, region: str | None, cfg: DetectorConfig, out: list[Candidate]
+) -> None:
+    # The matcher sees a few characters either side: a "+91 " or "(" before the run belongs to
+    # the number, and a letter or ":32" next to it is how it tells ids and times from phones.
+    lo = max(0, start - 6)
+    hi = min(len(text), end + 6)
+    chunk = text[lo:hi]
+    for match in PhoneNumberMatcher(chunk, region, leniency=Leniency.VALID, max_tries=4):
+        m_start = lo + match.start
+        m_end = lo + match.end
+        cue = nearest_cue(text, m_start, cfg.context_chars)
+        if cue == NEGATIVE:
+            continue
+        cued = cue == "phone"
+        check = "valid_number+cue" if cued else "valid_number"
+        out.append(Candidate(48 if cued else 40, m_start, m_end, "phone", "phonenumbers", check))
+
+
+def find_numeric(text: str, cls: bytes, region: str | None, cfg: DetectorConfig, out: list[Candidate]) -> None:
+    """Append every digit-based identifier in `text` to `out` (`cls` is its class string)."""
+    want_phone = cfg.enabled("phone")
+    size = len(cls)
+    for run in _RUN_RE.finditer(cls):
+        r_start, r_end = run.span()
+        if (r_start > 0 and cls[r_start - 1] == _LETTER) or (r_end < size and cls[r_end] == _LETTER):
+            continue  # glued to a word: "INV9876543210" and "4111111111111111abc" are tokens
+        groups: list[tuple[int, int]] = []
+        seps: list[str] = []
+        prev_end = -1
+        for g in _GROUP_RE.finditer(cls, r_start, r_end):
+            if prev_end >= 0:
+                seps.append(text[prev_end : g.start()])
+            groups.append(g.span())
+            prev_end = g.end()
+        before = len(out)
+        _window_candidates(text, groups, seps, cfg, out)
+        if want_phone and r_end - r_start <= _MAX_PHONE_RUN:
+            covered = any(c.priority >= 50 and c.start <= r_start and c.end >= r_end for c in out[before:])
+            if not covered:
+                _phone_candidates(text, r_start, r_end, region, cfg, out)
