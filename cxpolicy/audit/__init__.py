@@ -83,9 +83,7 @@ def sqlite_path(url: str) -> Path:
     if parts.scheme != "sqlite":
         raise ValueError(f"not a sqlite URL: {url!r}")
     if parts.netloc:
-        raise ValueError(
-            f"a sqlite URL has no host: use sqlite:///relative or sqlite:////abs ({url!r})"
-        )
+        raise ValueError(f"a sqlite URL has no host: use sqlite:///relative or sqlite:////abs ({url!r})")
     path = unquote(parts.path)
     path = path[1:] if path.startswith("/") else path
     if not path or path == ":memory:":

@@ -121,9 +121,7 @@ class Store(ABC):
         """Like `query` but streamed (export of a large log)."""
 
     @abstractmethod
-    def escalations(
-        self, state: str | None, queue: str | None, decision_id: str | None
-    ) -> list[Escalation]: ...
+    def escalations(self, state: str | None, queue: str | None, decision_id: str | None) -> list[Escalation]: ...
 
     @abstractmethod
     def get_escalation(self, escalation_id: str) -> Escalation | None: ...
@@ -183,9 +181,7 @@ class AuditSink(ABC):
     def get_escalation(self, escalation_id: str) -> Escalation | None: ...
 
     @abstractmethod
-    def assign(
-        self, escalation_id: str, *, to: str, by: str, now: datetime | None = None
-    ) -> Escalation:
+    def assign(self, escalation_id: str, *, to: str, by: str, now: datetime | None = None) -> Escalation:
         """`POST /v1/escalations/{id}/assign`; raises `UnknownEscalation`/`IllegalTransition`."""
 
     @abstractmethod

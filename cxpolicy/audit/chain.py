@@ -119,11 +119,7 @@ def verify_chain(
             result.first_seq = rec.seq
         if rec.seq != expected_seq:
             if rec.seq > expected_seq:
-                gap = (
-                    f"seq {expected_seq}"
-                    if rec.seq == expected_seq + 1
-                    else f"seqs {expected_seq}..{rec.seq - 1}"
-                )
+                gap = f"seq {expected_seq}" if rec.seq == expected_seq + 1 else f"seqs {expected_seq}..{rec.seq - 1}"
                 return result.fail(f"{gap} missing before this record (deleted)", rec)
             return result.fail(
                 f"seq {rec.seq} is out of place: expected seq {expected_seq} "
@@ -169,8 +165,7 @@ def _check_head(
     if (head.seq, head.hash) != (end_seq, end_hash):
         if head.seq > end_seq:
             result.fail(
-                f"the chain head is seq {head.seq} but the log ends at seq {end_seq}: "
-                "records were cut off the end"
+                f"the chain head is seq {head.seq} but the log ends at seq {end_seq}: records were cut off the end"
             )
         else:
             result.fail(

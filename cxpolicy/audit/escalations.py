@@ -223,8 +223,7 @@ def _check(esc: Escalation, target: str) -> None:
             ("resolved", "resolved"): "it is already resolved",
         }.get((esc.state, target), "")
         raise IllegalTransition(
-            f"escalation {esc.id} is {esc.state}; cannot move it to {target}"
-            + (f" ({hint})" if hint else "")
+            f"escalation {esc.id} is {esc.state}; cannot move it to {target}" + (f" ({hint})" if hint else "")
         )
 
 

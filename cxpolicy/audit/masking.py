@@ -20,6 +20,7 @@ A masked value is replaced by `[MASKED:<why>]` so a reader sees that something w
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 from collections.abc import Callable, Mapping
@@ -62,6 +63,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 # 12+ digits, optionally grouped by single spaces or dashes: 4111 1111 1111 1111, 2345-6789-0123.
 _LONG_DIGITS = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
+_THREE_DIGITS = re.compile(r"\d\D{0,3}\d\D{0,3}\d")
 _US_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 # "cvv 123", "CVV: 1234", "pin is 4321", "otp - 558812": mask the digits after the word.
 _LABELLED_CODE = re.compile(
@@ -74,13 +76,20 @@ Scanner = Callable[[str], list[Span]]
 
 def sensitive_key(key: str) -> bool:
     """True when a key names data that must be masked whole (`cardNumber`, `cvv`, `dob`)."""
+    return _key_reason(key) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_reason(key: str) -> str | None:
+    """The masking reason for a sensitive key, else None. Cached: requests repeat their keys,
+    and a key is a name, never a value (values are not cached)."""
     lowered = key.lower()
     if lowered in _SENSITIVE_KEYS:
-        return True
+        return lowered
     tokens = [t for t in _KEY_SPLIT.split(_CAMEL.sub("_", key).lower()) if t]
     if not tokens or tokens[-1] in _DESCRIPTIVE_SUFFIXES:
-        return False
-    return any(t in _SENSITIVE_TOKENS for t in tokens)
+        return None
+    return next((t for t in tokens if t in _SENSITIVE_TOKENS), None)
 
 
 def _load_scanner() -> Scanner | None:
@@ -141,9 +150,10 @@ def mask_text(text: str, *, scanner: Scanner | None = None, use_signals: bool = 
         # A detector bug must not stop the record; nets (a) and (b) still run.
         with contextlib.suppress(Exception):
             spans.extend(scan(text))
-    spans.extend((m.start(), m.end(), "digits") for m in _LONG_DIGITS.finditer(text))
-    spans.extend((m.start(), m.end(), "us_ssn") for m in _US_SSN.finditer(text))
-    spans.extend((m.start(3), m.end(3), "code") for m in _LABELLED_CODE.finditer(text))
+    if _THREE_DIGITS.search(text) is not None:  # every shape below has at least 3 digits
+        spans.extend((m.start(), m.end(), "digits") for m in _LONG_DIGITS.finditer(text))
+        spans.extend((m.start(), m.end(), "us_ssn") for m in _US_SSN.finditer(text))
+        spans.extend((m.start(3), m.end(3), "code") for m in _LABELLED_CODE.finditer(text))
     if not spans:
         return text
     return _apply_spans(text, spans)
@@ -184,30 +194,29 @@ def mask_request(request: Mapping[str, Any], *, scanner: Scanner | None = None) 
 
 
 def _mask(value: Any, under: str | None, scan: Scanner | None) -> Any:
-    """`under` is the reason when an enclosing key named sensitive data, else None."""
-    if isinstance(value, bool) or value is None:
+    """`under` is the reason when an enclosing key named sensitive data, else None.
+    Exact-type checks first: this runs on every leaf of every request on the hot path."""
+    kind = type(value)
+    if kind is str:
+        if under is not None:
+            return MASK.format(under)
+        return mask_text(value, scanner=scan, use_signals=False)
+    if kind is bool or value is None:
         return value
-    if isinstance(value, Mapping):
+    if kind is int or kind is float:
+        return MASK.format(under) if under is not None else _mask_number(value)
+    if kind is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             key = str(k)
-            reason = under or (_reason(key) if sensitive_key(key) else None)
-            out[mask_text(key, scanner=scan, use_signals=False)] = _mask(v, reason, scan)
+            name = mask_text(key, use_signals=False) if _THREE_DIGITS.search(key) else key
+            out[name] = _mask(v, under or _key_reason(key), scan)
         return out
-    if isinstance(value, (list, tuple)):
+    if kind is list or isinstance(value, (list, tuple)):
         return [_mask(v, under, scan) for v in value]
     if under is not None:
         return MASK.format(under)
-    if isinstance(value, str):
-        return mask_text(value, scanner=scan, use_signals=False)
     if isinstance(value, (int, float)):
         return _mask_number(value)
     # Anything else cannot come from JSON; store its masked text form rather than fail.
     return mask_text(str(value), scanner=scan, use_signals=False)
-
-
-def _reason(key: str) -> str:
-    if key.lower() in _SENSITIVE_KEYS:
-        return key.lower()
-    tokens = [t for t in _KEY_SPLIT.split(_CAMEL.sub("_", key).lower()) if t]
-    return next((t for t in tokens if t in _SENSITIVE_TOKENS), "sensitive")

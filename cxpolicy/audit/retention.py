@@ -182,9 +182,7 @@ class Checkpoint:
         )
 
 
-CHECKPOINT_COLUMNS = (
-    "id, created_at, cutoff, through_seq, through_hash, through_time, pruned, prev_mac, mac"
-)
+CHECKPOINT_COLUMNS = "id, created_at, cutoff, through_seq, through_hash, through_time, pruned, prev_mac, mac"
 
 
 def sign_checkpoint(cp: Checkpoint, key: bytes) -> Checkpoint:

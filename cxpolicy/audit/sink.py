@@ -96,9 +96,7 @@ def decision_draft(
     )
 
 
-def escalation_draft(
-    esc: Escalation, action: str, *, by: str | None, previous: str | None, at: str
-) -> RecordDraft:
+def escalation_draft(esc: Escalation, action: str, *, by: str | None, previous: str | None, at: str) -> RecordDraft:
     """The chain record of one escalation transition (`open`, `assign`, `resolve`)."""
     rules = tuple(str(r["rule"]) for r in esc.reasons if r.get("rule")) if action == "open" else ()
     return RecordDraft(
@@ -142,9 +140,7 @@ class ChainedSink(AuditSink):
         self._key = key
         self._request_key = derive_key(key, "request") if key is not None else None
         self._clock = clock
-        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(
-            store.transaction, max_batch=max_batch
-        )
+        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(store.transaction, max_batch=max_batch)
 
     @property
     def stats(self) -> WriterStats:
@@ -152,9 +148,7 @@ class ChainedSink(AuditSink):
 
     # -- writing -----------------------------------------------------------------------
 
-    def _record_op(
-        self, request: Mapping[str, Any], decision: Decision
-    ) -> Callable[[StoreTx], None]:
+    def _record_op(self, request: Mapping[str, Any], decision: Decision) -> Callable[[StoreTx], None]:
         now = self._clock()
         draft = decision_draft(request, decision, now, request_key=self._request_key)
         opened = open_escalations(decision, now, self.sla)
@@ -162,9 +156,7 @@ class ChainedSink(AuditSink):
         def op(tx: StoreTx) -> None:
             tx.append(draft)
             for esc in opened:
-                rec = tx.append(
-                    escalation_draft(esc, "open", by=None, previous=None, at=draft.time)
-                )
+                rec = tx.append(escalation_draft(esc, "open", by=None, previous=None, at=draft.time))
                 tx.insert_escalation(esc, rec.seq)
 
         return op
@@ -200,9 +192,7 @@ class ChainedSink(AuditSink):
 
         return self._writer.submit(op)
 
-    def assign(
-        self, escalation_id: str, *, to: str, by: str, now: datetime | None = None
-    ) -> Escalation:
+    def assign(self, escalation_id: str, *, to: str, by: str, now: datetime | None = None) -> Escalation:
         return self._transition(escalation_id, "assign", by=by, to=to, now=now)
 
     def resolve(
@@ -229,9 +219,7 @@ class ChainedSink(AuditSink):
         (keep or RetentionPolicy.parse("ai-act")).check(before, at)
         check = self.verify(key=key)
         if not check.ok:
-            raise AuditIntegrityError(
-                f"refusing to prune a log that does not verify: {check.problem}"
-            )
+            raise AuditIntegrityError(f"refusing to prune a log that does not verify: {check.problem}")
         cutoff = format_time(before)
         created = format_time(at)
 

@@ -118,6 +118,12 @@ BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: checkpoints are append-only'); END;
 """
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
+_ROWS_PER_INSERT = 500  # 19 columns each: well under SQLite's 32766 bound parameters
+
+
+def _insert_sql(table: str, columns: str, rows: int) -> str:
+    one = "(" + ", ".join("?" * (columns.count(",") + 1)) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * rows)
 
 
 def _row_escalation(row: tuple[Any, ...]) -> Escalation:
@@ -145,37 +151,52 @@ def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
 
 
 class _SQLiteTx(StoreTx):
+    """Inserts are buffered and written as one multi-row INSERT per table when the
+    transaction reads or commits. Why: the sqlite3 module releases the GIL around every
+    statement, and getting it back from busy caller threads can take a whole switch interval
+    (5 ms); one statement per batch instead of one per record keeps group commit fast."""
+
     def __init__(self, conn: sqlite3.Connection, head: ChainHead) -> None:
         super().__init__(head)
         self.conn = conn
+        self._records: list[AuditRecord] = []
+        self._escalations: list[tuple[Any, ...]] = []
 
     def insert_record(self, record: AuditRecord) -> None:
-        placeholders = ", ".join("?" * (len(HASHED_FIELDS) + 1))
-        try:
-            self.conn.execute(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({placeholders})", record.row()
-            )
-        except sqlite3.IntegrityError as exc:
-            if record.kind == "decision" and "decision_id" in str(exc):
-                raise DuplicateDecision(
-                    f"decision {record.decision_id} is already in the audit log"
-                ) from exc
-            raise
+        self._records.append(record)
 
     def insert_escalation(self, esc: Escalation, seq: int) -> None:
-        self.conn.execute(
-            f"INSERT INTO escalations ({ESC_COLUMNS}, open_seq, last_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*_esc_values(esc), seq, seq),
-        )
+        self._escalations.append((*_esc_values(esc), seq, seq))
+
+    def flush(self) -> None:
+        for start in range(0, len(self._records), _ROWS_PER_INSERT):
+            chunk = self._records[start : start + _ROWS_PER_INSERT]
+            args = [value for record in chunk for value in record.row()]
+            try:
+                self.conn.execute(_insert_sql("records", RECORD_COLUMNS, len(chunk)), args)
+            except sqlite3.IntegrityError as exc:
+                if "decision_id" not in str(exc):
+                    raise
+                ids = [r.decision_id for r in chunk if r.kind == "decision"]
+                # In a batch the writer retries each operation alone, so the caller that
+                # repeated a decision id gets this with its own id.
+                which = ids[0] if len(ids) == 1 else "of this batch"
+                raise DuplicateDecision(f"decision {which} is already in the audit log") from exc
+        self._records.clear()
+        columns = f"{ESC_COLUMNS}, open_seq, last_seq"
+        for start in range(0, len(self._escalations), _ROWS_PER_INSERT):
+            rows = self._escalations[start : start + _ROWS_PER_INSERT]
+            args = [value for row in rows for value in row]
+            self.conn.execute(_insert_sql("escalations", columns, len(rows)), args)
+        self._escalations.clear()
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
-        row = self.conn.execute(
-            f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)
-        ).fetchone()
+        self.flush()
+        row = self.conn.execute(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)).fetchone()
         return _row_escalation(row) if row else None
 
     def update_escalation(self, esc: Escalation, seq: int) -> None:
+        self.flush()
         self.conn.execute(
             "UPDATE escalations SET state = ?, assigned_to = ?, assigned_by = ?, assigned_at = ?,"
             " resolved_by = ?, resolved_at = ?, note = ?, last_seq = ? WHERE id = ?",
@@ -193,9 +214,11 @@ class _SQLiteTx(StoreTx):
         )
 
     def checkpoints(self) -> list[Checkpoint]:
+        self.flush()
         return _checkpoints(self.conn)
 
     def prune_limit(self, cutoff: str, after_seq: int) -> int:
+        self.flush()
         (young,) = self.conn.execute(
             "SELECT MIN(seq) FROM records WHERE seq > ? AND time >= ?", (after_seq, cutoff)
         ).fetchone()
@@ -211,9 +234,8 @@ class _SQLiteTx(StoreTx):
         return max(after_seq, stop - 1)
 
     def record_at(self, seq: int) -> AuditRecord | None:
-        row = self.conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?", (seq,)
-        ).fetchone()
+        self.flush()
+        row = self.conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
         return AuditRecord.from_row(row) if row else None
 
     def insert_checkpoint(self, cp: Checkpoint) -> None:
@@ -223,10 +245,9 @@ class _SQLiteTx(StoreTx):
         )
 
     def delete_through(self, seq: int) -> int:
+        self.flush()
         cur = self.conn.execute("DELETE FROM records WHERE seq <= ?", (seq,))
-        self.conn.execute(
-            "DELETE FROM escalations WHERE state = 'resolved' AND open_seq <= ?", (seq,)
-        )
+        self.conn.execute("DELETE FROM escalations WHERE state = 'resolved' AND open_seq <= ?", (seq,))
         return cur.rowcount
 
 
@@ -280,17 +301,13 @@ class SQLiteStore(Store):
         self._init_schema()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy / 1000
-        )
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy / 1000)
         conn.execute(f"PRAGMA busy_timeout={self._busy}")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
 
     def _has_records_table(self) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'"
-        ).fetchone()
+        row = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone()
         return row is not None
 
     def _init_schema(self) -> None:
@@ -301,14 +318,9 @@ class SQLiteStore(Store):
                 conn.execute(statement)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
-                )
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"audit database {self.path} has schema {row[0]}; this build reads "
-                    f"{SCHEMA_VERSION}"
-                )
+                raise RuntimeError(f"audit database {self.path} has schema {row[0]}; this build reads {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -321,11 +333,10 @@ class SQLiteStore(Store):
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            seq, hash_, mac = conn.execute(
-                "SELECT seq, hash, mac FROM head WHERE id = 1"
-            ).fetchone()
+            seq, hash_, mac = conn.execute("SELECT seq, hash, mac FROM head WHERE id = 1").fetchone()
             tx = _SQLiteTx(conn, ChainHead(seq, hash_, mac))
             yield tx
+            tx.flush()
             if tx.appended:
                 head = tx.head
                 new_mac = head_mac(self._head_key, head.seq, head.hash) if self._head_key else None
@@ -398,9 +409,7 @@ class SQLiteStore(Store):
             for row in conn.execute(sql, args):
                 yield AuditRecord.from_row(row)
 
-    def escalations(
-        self, state: str | None, queue: str | None, decision_id: str | None
-    ) -> list[Escalation]:
+    def escalations(self, state: str | None, queue: str | None, decision_id: str | None) -> list[Escalation]:
         where, args = [], []
         for column, value in (("state", state), ("queue", queue), ("decision_id", decision_id)):
             if value is not None:
@@ -415,16 +424,13 @@ class SQLiteStore(Store):
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         with self._reader() as conn:
-            row = conn.execute(
-                f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)).fetchone()
         return _row_escalation(row) if row else None
 
     def overdue(self, now: str) -> list[Escalation]:
         with self._reader() as conn:
             rows = conn.execute(
-                f"SELECT {ESC_COLUMNS} FROM escalations WHERE state != 'resolved' AND due_at < ?"
-                " ORDER BY due_at, id",
+                f"SELECT {ESC_COLUMNS} FROM escalations WHERE state != 'resolved' AND due_at < ? ORDER BY due_at, id",
                 (now,),
             )
             return [_row_escalation(r) for r in rows]
@@ -447,8 +453,7 @@ class SQLiteStore(Store):
                 row = conn.execute("SELECT seq, hash, mac FROM head WHERE id = 1").fetchone()
                 head = ChainHead(*row) if row else None
                 records = (
-                    AuditRecord.from_row(r)
-                    for r in conn.execute(f"SELECT {RECORD_COLUMNS} FROM records ORDER BY seq")
+                    AuditRecord.from_row(r) for r in conn.execute(f"SELECT {RECORD_COLUMNS} FROM records ORDER BY seq")
                 )
                 yield checkpoints, head, records
             finally:
