@@ -72,6 +72,7 @@ _LABELLED_CODE = re.compile(
 
 Span = tuple[int, int, str]
 Scanner = Callable[[str], list[Span]]
+RegionScanner = Callable[[str, str | None], list[Span]]
 
 
 def sensitive_key(key: str) -> bool:
@@ -92,7 +93,7 @@ def _key_reason(key: str) -> str | None:
     return next((t for t in tokens if t in _SENSITIVE_TOKENS), None)
 
 
-def _load_scanner() -> Scanner | None:
+def _load_scanner() -> RegionScanner | None:
     """`cxpolicy.signals.scan_text` adapted to (start, end, class) spans, or None.
 
     The detectors are written separately; any failure to import them (missing, half-written)
@@ -106,9 +107,10 @@ def _load_scanner() -> Scanner | None:
     if not callable(scan):
         return None
 
-    def scanner(text: str) -> list[Span]:
+    def scanner(text: str, region: str | None = None) -> list[Span]:
         spans: list[Span] = []
-        for item in scan(text):
+        found = scan(text, region=region) if region else scan(text)
+        for item in found:
             if isinstance(item, Mapping):
                 start, end = item.get("start"), item.get("end")
                 cls = item.get("data_class") or item.get("class") or "pii"
@@ -122,11 +124,11 @@ def _load_scanner() -> Scanner | None:
     return scanner
 
 
-_scanner: Scanner | None = None
+_scanner: RegionScanner | None = None
 _scanner_loaded = False
 
 
-def _get_scanner() -> Scanner | None:
+def _get_scanner() -> RegionScanner | None:
     global _scanner, _scanner_loaded
     if not _scanner_loaded:
         _scanner = _load_scanner()
@@ -145,7 +147,10 @@ def _worth_scanning(text: str) -> bool:
 def mask_text(text: str, *, scanner: Scanner | None = None, use_signals: bool = True) -> str:
     """Mask sensitive shapes inside free text, leaving the rest readable."""
     spans: list[Span] = []
-    scan = scanner if scanner is not None else (_get_scanner() if use_signals else None)
+    scan: Scanner | None = scanner
+    if scan is None and use_signals:
+        found = _get_scanner()
+        scan = (lambda t: found(t, None)) if found is not None else None
     if scan is not None and _worth_scanning(text):
         # A detector bug must not stop the record; nets (a) and (b) still run.
         with contextlib.suppress(Exception):
@@ -189,7 +194,13 @@ def mask_request(request: Mapping[str, Any], *, scanner: Scanner | None = None) 
     `scanner` replaces the `cxpolicy.signals` detectors (tests use it); by default they are
     used when importable.
     """
-    scan = scanner if scanner is not None else _get_scanner()
+    scan = scanner
+    if scan is None and (found := _get_scanner()) is not None:
+        customer = request.get("customer")
+        region = customer.get("region") if isinstance(customer, Mapping) else None
+        # The region picks phone-number plans and date orders in the detectors.
+        where = region if isinstance(region, str) else None
+        scan = lambda t: found(t, where)  # noqa: E731
     return _mask(request, None, scan)
 
 
