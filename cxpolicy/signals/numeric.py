@@ -219,7 +219,36 @@ def find_numeric(text: str, cls: bytes, region: str | None, cfg: DetectorConfig,
             prev_end = g.end()
         before = len(out)
         _window_candidates(text, groups, seps, cfg, out)
-        if want_phone and r_end - r_start <= _MAX_PHONE_RUN:
-            covered = any(c.priority >= 50 and c.start <= r_start and c.end >= r_end for c in out[before:])
-            if not covered:
-                _phone_candidates(text, r_start, r_end, region, cfg, out)
+        if want_phone:
+            strong = [(c.start, c.end) for c in out[before:] if c.priority >= 50]
+            for seg_start, seg_end in _phone_segments(groups, strong):
+                if seg_end - seg_start <= _MAX_PHONE_RUN:
+                    _phone_candidates(text, seg_start, seg_end, region, cfg, out)
+
+
+def _phone_segments(groups: list[tuple[int, int]], strong: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of a run the phone matcher should see on their own.
+
+    The matcher reads a run as one number, so a card followed by a phone number
+    ("4111 1111 1111 1111 9876543210") hides the phone. The run is cut around groups that a
+    stronger identifier already explains, and between two groups long enough (7+ digits)
+    to be numbers of their own.
+    """
+    segments: list[tuple[int, int]] = []
+    seg: tuple[int, int] | None = None
+    prev_len = 0
+    for g_start, g_end in groups:
+        if any(s <= g_start and g_end <= e for s, e in strong):
+            if seg is not None:
+                segments.append(seg)
+            seg, prev_len = None, 0
+            continue
+        length = g_end - g_start
+        if seg is not None and (length >= 7 and prev_len >= 7):
+            segments.append(seg)
+            seg = None
+        seg = (g_start, g_end) if seg is None else (seg[0], g_end)
+        prev_len = length
+    if seg is not None:
+        segments.append(seg)
+    return [(s, e) for s, e in segments if e - s >= 7]

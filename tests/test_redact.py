@@ -1,0 +1,169 @@
+"""Masking per a decision's redact list: styles, keys, payloads, and what must never leak."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cxpolicy.decision import Decision, Redaction
+from cxpolicy.effects import Effect, Style
+from cxpolicy.redact import (
+    KEY_ENV,
+    RedactionKeyError,
+    apply,
+    mask_text,
+    styles_from,
+    token_for,
+    unmaskable,
+)
+from cxpolicy.signals import detect
+
+KEY = b"k" * 32
+CARD = "4111 1111 1111 1111"
+TEXT = f"Your card {CARD} is linked to aadhaar 2341 2341 2346, mail priya@example.com."
+
+
+def decision(*pairs: tuple[str, Style]) -> Decision:
+    return Decision(
+        decision_id="d-1",
+        effect=Effect.REDACT,
+        redact=tuple(Redaction(c, s) for c, s in pairs),
+        escalate_to=(),
+        reasons=(),
+        errors=(),
+        policy_revision="r1",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+def test_full() -> None:
+    out = apply(TEXT, decision(("card_pan", Style.FULL)))
+    assert out == ("Your card [REDACTED:card_pan] is linked to aadhaar 2341 2341 2346, mail priya@example.com.")
+
+
+def test_only_the_listed_classes_are_masked() -> None:
+    out = apply(TEXT, decision(("aadhaar", Style.FULL), ("email", Style.FULL)))
+    assert CARD in out
+    assert "2341 2341 2346" not in out and "priya@example.com" not in out
+
+
+def test_last4_keeps_separators_and_the_last_four() -> None:
+    assert apply(f"card {CARD}", decision(("card_pan", Style.LAST4))) == "card XXXX XXXX XXXX 1111"
+    assert apply("aadhaar 2341 2341 2346", decision(("aadhaar", Style.LAST4))) == ("aadhaar XXXX XXXX 2346")
+
+
+def test_last4_with_bin_for_card_pan_only() -> None:
+    d = decision(("card_pan", Style.LAST4), ("aadhaar", Style.LAST4))
+    out = apply(f"card {CARD} aadhaar 2341 2341 2346", d, keep_bin=True)
+    assert out == "card 4111 11XX XXXX 1111 aadhaar XXXX XXXX 2346"
+
+
+def test_last4_never_shows_a_secret_or_a_short_value() -> None:
+    d = decision(("card_cvv", Style.LAST4), ("otp_code", Style.LAST4), ("dob", Style.LAST4))
+    out = apply("CVV 123, OTP 48291377, DOB 12/03/1990", d)
+    assert out == "CVV [REDACTED:card_cvv], OTP [REDACTED:otp_code], DOB [REDACTED:dob]"
+
+
+def test_token_is_deterministic_keyed_and_normalised() -> None:
+    d = decision(("card_pan", Style.TOKEN))
+    a = apply(f"card {CARD}", d, key=KEY)
+    b = apply("card 4111-1111-1111-1111", d, key=KEY)
+    c = apply(f"card {CARD}", d, key=b"j" * 32)
+    assert a == b
+    assert a != c
+    token = a.removeprefix("card ")
+    assert token.startswith("tok_card_pan_") and len(token) == len("tok_card_pan_") + 24
+    assert token == token_for("card_pan", "4111111111111111", KEY)
+
+
+def test_token_is_bound_to_the_class() -> None:
+    assert token_for("aadhaar", "234123412346", KEY) != token_for("phone", "234123412346", KEY)
+
+
+def test_token_refuses_without_a_key() -> None:
+    with pytest.raises(RedactionKeyError, match=KEY_ENV):
+        apply(f"card {CARD}", decision(("card_pan", Style.TOKEN)))
+    # Refused up front, even for text with nothing to tokenise: misconfiguration shows early.
+    with pytest.raises(RedactionKeyError):
+        apply("nothing here", decision(("card_pan", Style.TOKEN)))
+
+
+def test_token_refuses_a_short_key() -> None:
+    with pytest.raises(RedactionKeyError, match="at least 16"):
+        apply(f"card {CARD}", decision(("card_pan", Style.TOKEN)), key=b"secret")
+
+
+def test_token_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "e" * 32)
+    d = decision(("card_pan", Style.TOKEN))
+    assert apply(f"card {CARD}", d) == apply(f"card {CARD}", d, key=b"e" * 32)
+
+
+def test_no_token_style_needs_no_key() -> None:
+    apply(TEXT, decision(("card_pan", Style.FULL), ("email", Style.LAST4)))
+
+
+def test_payload_and_request_are_copied_not_changed() -> None:
+    payload = {"text": f"card {CARD}", "direction": "outbound"}
+    out = apply(payload, decision(("card_pan", Style.FULL)))
+    assert out == {"text": "card [REDACTED:card_pan]", "direction": "outbound"}
+    assert payload["text"] == f"card {CARD}"
+    request = {"customer": {"region": "US"}, "payload": {"text": "call 201-555-0123"}}
+    masked = apply(request, decision(("phone", Style.FULL)))
+    assert masked["payload"]["text"] == "call [REDACTED:phone]"  # region taken from the request
+    assert request["payload"]["text"] == "call 201-555-0123"
+
+
+def test_rejects_other_types() -> None:
+    with pytest.raises(TypeError):
+        apply(42, decision(("card_pan", Style.FULL)))  # type: ignore[arg-type]
+
+
+def test_strictest_style_per_class() -> None:
+    d = decision(("card_pan", Style.LAST4), ("card_pan", Style.FULL), ("email", Style.TOKEN))
+    assert styles_from(d) == {"card_pan": Style.FULL, "email": Style.TOKEN}
+
+
+def test_unmaskable_names_what_no_detector_finds() -> None:
+    d = decision(("card_pan", Style.FULL), ("name", Style.FULL), ("address", Style.FULL))
+    assert unmaskable(d) == ["address", "name"]
+
+
+def test_mask_text_takes_detect_spans_and_ignores_unlisted_classes() -> None:
+    spans = detect({"payload": {"text": TEXT}, "customer": {"region": "IN"}})["pii_spans"]
+    out = mask_text(TEXT, spans, {"email": "full"})
+    assert out == TEXT.replace("priya@example.com", "[REDACTED:email]")
+
+
+def test_mask_text_overlapping_spans_leave_nothing_behind() -> None:
+    text = "abc 4111111111111111 xyz"
+    spans = [
+        {"class": "card_pan", "start": 4, "end": 20},
+        {"class": "phone", "start": 10, "end": 22},
+    ]
+    out = mask_text(text, spans, {"card_pan": "full", "phone": "full"})
+    assert out == "abc [REDACTED:card_pan][REDACTED:phone]yz"
+
+
+VALUES = ["4111 1111 1111 1111", "2341 2341 2346", "ABCPE1234F", "priya@example.com", "9876543210"]
+ALL_FULL = decision(*((c, Style.FULL) for c in ("card_pan", "aadhaar", "pan_in", "email", "phone")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(VALUES), st.text(alphabet=" .,:abcxyz", max_size=12)),
+        max_size=8,
+    )
+)
+def test_masked_text_contains_no_detected_value(parts: list[str]) -> None:
+    text = " ".join(parts)
+    out = apply(text, ALL_FULL, region="IN")
+    for v in VALUES:
+        if v in text:
+            assert v not in out
