@@ -60,6 +60,9 @@ log = logging.getLogger("cxpolicy.service")
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_BATCH = 1000
 ESCALATION_STATES = ("open", "assigned", "resolved")
+# After an audit commit fails, /readyz reports "unavailable" for this long, so a load
+# balancer drains this replica; then real traffic probes the audit log again.
+AUDIT_UNREADY_SECONDS = 5.0
 _LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )  # fmt: skip
@@ -232,6 +235,7 @@ class _Service:
         self.metrics = _Metrics(registry)
         registry.register(_StateCollector(engine, audit))
         self.stopping = False
+        self.audit_failed_at: float | None = None
         self.openapi_bytes = orjson.dumps(openapi())
         self.docs_html: str | None = None
 
@@ -282,6 +286,7 @@ class _Service:
                 )
             )
         except Exception as exc:
+            self.audit_failed_at = time.monotonic()
             self.metrics.audit_failures.inc(len(pairs))
             log.error("audit commit failed; withholding %d decision(s): %r", len(pairs), exc)
             raise ApiError(
@@ -322,6 +327,11 @@ class _Service:
         if self.stopping:
             return _json({"status": "unavailable", "reason": "shutting down"}, 503)
         if self.audit is not None:
+            failed = self.audit_failed_at
+            if failed is not None and time.monotonic() - failed < AUDIT_UNREADY_SECONDS:
+                body = {"status": "unavailable", "audit": "unavailable",
+                        "reason": "an audit commit failed in the last few seconds"}  # fmt: skip
+                return _json(body, 503)
             try:
                 await run_in_threadpool(self.audit.get, "readiness-probe")
             except Exception as exc:
