@@ -12,14 +12,17 @@ the table a compliance lead reads cannot drift from what the engine runs. A thre
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cxpolicy.checker import CheckedConstraint
 from cxpolicy.effects import Effect, Style
 from cxpolicy.engine import PolicySet
 from cxpolicy.loader import load
 from cxpolicy.resources import pack_dir, shipped_pack_names
+from cxpolicy.vocabulary import DATA_CLASSES_PATH
 
 __all__ = [
     "LIMITS_PREFIX",
@@ -53,6 +56,7 @@ class PackRule:
     effect: Effect
     queue: str | None
     redact: tuple[str, ...] | None  # None: the classes the rule's data-class constraint matched
+    implicit: tuple[str, ...]  # for an implicit redact: the classes it masks when present
     style: Style
     because: str
     cites: tuple[tuple[str | None, str], ...]  # (declared name or None, text)
@@ -94,6 +98,7 @@ class PackInfo:
     tests: int
     thresholds: tuple[Threshold, ...]
     cites: tuple[tuple[str, str], ...]  # every declared cite the pack's rules use: (name, text)
+    fields: tuple[str, ...]  # every request path the pack's rules read (constraints and conditions)
 
     @property
     def rule_count(self) -> int:
@@ -107,6 +112,7 @@ class PackInfo:
             "regions": list(self.regions),
             "rule_count": self.rule_count,
             "test_count": self.tests,
+            "fields": list(self.fields),
             "thresholds": [
                 {"path": t.path, "type": t.type, "default": t.default, "rules": list(t.rules)} for t in self.thresholds
             ],
@@ -117,6 +123,7 @@ class PackInfo:
                     "rule": r.id,
                     "effect": r.effect.value,
                     "decide": r.decide_text,
+                    "masks": list(r.redact if r.redact is not None else r.implicit),
                     "because": r.because,
                     "cite": [{"name": n, "text": t} for n, t in r.cites],
                     "location": r.location,
@@ -154,6 +161,7 @@ def pack_info(name: str) -> PackInfo:
             effect=r.effect,
             queue=r.queue,
             redact=r.redact_classes,
+            implicit=_implicit_classes(r.checked.constraints) if r.effect is Effect.REDACT else (),
             style=r.style,
             because=r.checked.because or "",
             cites=r.checked.cites,
@@ -163,6 +171,12 @@ def pack_info(name: str) -> PackInfo:
         if r.checked.file in own_files
     )
     tests = sum(1 for t in policy.tests if t.file in own_files)
+    fields: set[str] = set()
+    for r in policy.rules:
+        if r.checked.file in own_files:
+            fields.update(c.dimension.path_text for c in r.checked.constraints)
+            for cond in r.conditions:
+                fields.update(cond.expression.fields)
     cited = {name: text for r in rules for name, text in r.cites if name is not None}
     return PackInfo(
         name=str(meta.get("name", name)),
@@ -173,7 +187,17 @@ def pack_info(name: str) -> PackInfo:
         tests=tests,
         thresholds=_thresholds(policy, {r.id for r in rules}),
         cites=tuple(sorted(cited.items())),
+        fields=tuple(sorted(fields)),
     )
+
+
+def _implicit_classes(constraints: Sequence[CheckedConstraint]) -> tuple[str, ...]:
+    """The values of a rule's positive constraints on `data_classes`, in the order written."""
+    out: list[str] = []
+    for c in constraints:
+        if c.dimension.path_text == DATA_CLASSES_PATH and c.op in ("=", "in"):
+            out.extend(v for v in c.values if v not in out)
+    return tuple(out)
 
 
 def _metadata(name: str) -> dict[str, Any]:
@@ -216,7 +240,10 @@ def markdown_table(info: PackInfo) -> str:
     for r in info.rules:
         short = r.id.removeprefix(info.name + ".")
         clauses = "; ".join(_md(c) for c in r.clauses)
-        lines.append(f"| `{short}` | `{_md(r.decide_text)}` | {clauses} | {_md(r.because)} |")
+        effect = f"`{_md(r.decide_text)}`"
+        if r.redact is None and r.implicit:
+            effect += " (those present of " + ", ".join(r.implicit) + ")"
+        lines.append(f"| `{short}` | {effect} | {clauses} | {_md(r.because)} |")
     return "\n".join(lines)
 
 
