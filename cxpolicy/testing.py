@@ -1,21 +1,64 @@
-"""Policy tests: run the `test` blocks of a policy set (LANGUAGE.md §7).
+"""Policy tests: run the `test` blocks of a policy set (LANGUAGE.md §7) and measure coverage.
 
 Input: a compiled `PolicySet` (its tests travel with it). Output: one `TestOutcome` per block
-with the failed expectations spelled out and the decision actually made, so the author sees
-at once what the rules did instead.
+with every expectation checked (not only the first that fails) and the decision actually made,
+traced, so the author sees at once what the rules did instead. `coverage()` then reads those
+outcomes back: which rules no test made match, and which constraints and conditions the tests
+never saw both true and false — a rule whose `unless` was never true in any test has an
+exception nobody has checked.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from cxpolicy.analysis import dimension_value
 from cxpolicy.decision import Decision
-from cxpolicy.engine import PolicySet
+from cxpolicy.engine import PolicySet, constraint_holds
 from cxpolicy.source import Span
 
-__all__ = ["TestOutcome", "run_tests"]
+__all__ = [
+    "Coverage",
+    "Expectation",
+    "ItemCoverage",
+    "RuleCoverage",
+    "TestOutcome",
+    "coverage",
+    "run_tests",
+]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One `expect` line and what the decision had instead: the unit of a test failure."""
+
+    kind: str  # effect | rules | redact | escalate_to
+    want: tuple[str, ...]
+    got: tuple[str, ...]
+    line: int
+
+    @property
+    def ok(self) -> bool:
+        if self.kind == "effect":
+            return self.want == self.got
+        return set(self.want) == set(self.got)
+
+    @property
+    def source(self) -> str:
+        """The expectation as the author wrote it."""
+        if self.kind == "effect":
+            return f"expect {self.want[0]}"
+        return f"expect {self.kind} {_fmt(self.want)}"
+
+    def message(self) -> str:
+        if self.kind == "effect":
+            return f"expected effect {self.want[0]}, got {self.got[0]}"
+        want, got = set(self.want), set(self.got)
+        return f"expected {self.kind} {_fmt(want)}, got {_fmt(got)}" + _delta(want, got)
 
 
 @dataclass
@@ -29,6 +72,9 @@ class TestOutcome:
     failures: list[str] = field(default_factory=list)
     decision: Decision | None = None
     shipped: bool = False
+    expectations: list[Expectation] = field(default_factory=list)
+    request: Any = None
+    seconds: float = 0.0
 
 
 def _fmt(values: Sequence[str] | set[str]) -> str:
@@ -47,28 +93,25 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
             continue
         block = t.block
         request = block.requests[0] if block.requests else None
+        start = time.perf_counter()
         decision = policy.decide(request, explain=True)
-        failures: list[str] = []
-        for e in block.expects:
-            want = [v.text for v in e.values]
-            if e.kind == "effect":
-                if decision.effect.value != want[0]:
-                    failures.append(f"expected effect {want[0]}, got {decision.effect.value}")
-            elif e.kind == "rules":
-                got = {r.rule for r in decision.reasons}
-                if got != set(want):
-                    failures.append(f"expected rules {_fmt(want)}, got {_fmt(got)}" + _delta(set(want), got))
-            elif e.kind == "redact":
-                got = {r.data_class for r in decision.redact}
-                if got != set(want):
-                    failures.append(f"expected redact {_fmt(want)}, got {_fmt(got)}" + _delta(set(want), got))
-            elif e.kind == "escalate_to":
-                got = set(decision.escalate_to)
-                if got != set(want):
-                    failures.append(
-                        f"expected escalate_to {_fmt(want)}, got {_fmt(got)}" + _delta(set(want), got)
-                    )
-        out.append(TestOutcome(t.name, t.file, t.span, not failures, failures, decision, is_shipped))
+        seconds = time.perf_counter() - start
+        got_by_kind: dict[str, tuple[str, ...]] = {
+            "effect": (decision.effect.value,),
+            "rules": tuple(r.rule for r in decision.reasons),
+            "redact": tuple(r.data_class for r in decision.redact),
+            "escalate_to": tuple(decision.escalate_to),
+        }
+        expectations = [
+            Expectation(e.kind, tuple(v.text for v in e.values), got_by_kind.get(e.kind, ()), e.span.line)
+            for e in block.expects
+        ]
+        failures = [e.message() for e in expectations if not e.ok]
+        out.append(
+            TestOutcome(
+                t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
+            )
+        )
     return out
 
 
@@ -79,3 +122,128 @@ def _delta(want: set[str], got: set[str]) -> str:
     if got - want:
         parts.append("unexpected " + _fmt(got - want))
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+# ---------------------------------------------------------------------------------- coverage
+@dataclass
+class ItemCoverage:
+    """A constraint or condition of a rule, and the truth values the tests made it take."""
+
+    kind: str  # constraint | when | unless
+    text: str
+    location: str
+    seen_true: int = 0
+    seen_false: int = 0
+    seen_error: int = 0
+
+    @property
+    def both_ways(self) -> bool:
+        return self.seen_true > 0 and self.seen_false > 0
+
+    def missing(self) -> str:
+        """What no test has shown yet, in words: `never false`, `never evaluated`."""
+        if not self.seen_true and not self.seen_false:
+            return "never evaluated" if not self.seen_error else "only ever failed to evaluate"
+        return "never false" if not self.seen_false else "never true"
+
+
+@dataclass
+class RuleCoverage:
+    rule: str
+    location: str
+    matched_by: list[str] = field(default_factory=list)
+    items: list[ItemCoverage] = field(default_factory=list)
+
+    @property
+    def half_exercised(self) -> list[ItemCoverage]:
+        return [i for i in self.items if not i.both_ways]
+
+
+@dataclass
+class Coverage:
+    rules: list[RuleCoverage]
+    tests: int
+
+    @property
+    def unmatched(self) -> list[RuleCoverage]:
+        return [r for r in self.rules if not r.matched_by]
+
+    @property
+    def items(self) -> list[ItemCoverage]:
+        return [i for r in self.rules for i in r.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        items = self.items
+        return {
+            "rules": len(self.rules),
+            "rules_matched": len(self.rules) - len(self.unmatched),
+            "items": len(items),
+            "items_both_ways": len([i for i in items if i.both_ways]),
+            "unmatched_rules": [{"rule": r.rule, "at": r.location} for r in self.unmatched],
+            "half_exercised": [
+                {
+                    "rule": r.rule,
+                    "kind": i.kind,
+                    "text": i.text,
+                    "at": i.location,
+                    "true": i.seen_true,
+                    "false": i.seen_false,
+                    "errors": i.seen_error,
+                    "missing": i.missing(),
+                }
+                for r in self.rules
+                for i in r.half_exercised
+            ],
+        }
+
+
+def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: bool | None = None) -> Coverage:
+    """Which rules the tests made match, and which constraints/conditions they saw both ways.
+
+    A constraint counts for every valid test request (it is a fact about the request). A
+    condition counts only when its rule's constraints all held, because that is the only time
+    the engine runs it. By default the rules measured are the user's (not shipped packs'),
+    unless the policy set has only shipped rules (`cxpolicy test --pack hipaa --coverage`).
+    """
+    if shipped is None:
+        shipped = all(r.checked.shipped for r in policy.rules)
+    rules = [r for r in policy.rules if shipped or not r.checked.shipped]
+    table: dict[str, RuleCoverage] = {}
+    for r in rules:
+        rc = RuleCoverage(r.id, r.location)
+        for c in r.checked.constraints:
+            s = c.span
+            rc.items.append(ItemCoverage("constraint", c.text, f"{s.file}:{s.line}:{s.col}"))
+        for cond in r.conditions:
+            s = cond.span
+            rc.items.append(ItemCoverage(cond.kind, cond.text, f"{s.file}:{s.line}:{s.col}"))
+        table[r.id] = rc
+    counted = 0
+    for o in outcomes:
+        d = o.decision
+        if d is None or d.trace is None or d.trace.request_errors or not isinstance(o.request, dict):
+            continue
+        counted += 1
+        matched = {reason.rule for reason in d.reasons}
+        traced = {t.rule: t for t in d.trace.candidates}
+        for r in rules:
+            rc = table[r.id]
+            if r.id in matched:
+                rc.matched_by.append(o.name)
+            n = len(r.checked.constraints)
+            for item, c in zip(rc.items[:n], r.checked.constraints, strict=True):
+                if constraint_holds(c, dimension_value(o.request, c.dimension)):
+                    item.seen_true += 1
+                else:
+                    item.seen_false += 1
+            t = traced.get(r.id)
+            if t is None or not all(k.holds for k in t.constraints):
+                continue
+            for item, tc in zip(rc.items[n:], t.conditions, strict=True):
+                if tc.error is not None:
+                    item.seen_error += 1
+                elif tc.value:
+                    item.seen_true += 1
+                else:
+                    item.seen_false += 1
+    return Coverage(list(table.values()), counted)
