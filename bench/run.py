@@ -1,7 +1,7 @@
 """Run the benchmark: cross-check every engine, then time them side by side.
 
-    python -m bench.run --quick        # all N, short rounds (< 2 minutes on the 2-core box)
-    python -m bench.run --full         # all N, long rounds, tracemalloc at every N
+    python -m bench.run --quick        # all N, short rounds, memory up to N=1,000 (< 2 minutes)
+    python -m bench.run --full         # all N, long rounds, memory and tracemalloc at every N
     python -m bench.run --profile 1000 # cProfile of cxpolicy's decide() at N=1,000
 
 For each N (10, 100, 1,000, 10,000) the steps are, in order:
@@ -60,14 +60,15 @@ class Settings:
     min_samples: int = 20  # per engine, per round, whatever the budget
     load_repeats: int = 3  # at N < 10,000; one load at 10,000 in quick mode
     load_repeats_large: int = 1
+    memory_max_n: int = 1_000  # memory probes (a fresh process per engine and N) up to this N
     tracemalloc_max_n: int = 1_000  # tracemalloc the cxpolicy load up to this N
     size_series_n: int = 1_000
 
 
-QUICK = Settings("quick")
+QUICK = Settings("quick", requests=120, budget_s=0.4)
 FULL = Settings(
-    "full", rounds=7, budget_s=4.0, min_samples=50, load_repeats=5, load_repeats_large=3,
-    tracemalloc_max_n=10_000,
+    "full", requests=400, rounds=7, budget_s=4.0, min_samples=50, load_repeats=5,
+    load_repeats_large=3, memory_max_n=10_000, tracemalloc_max_n=10_000,
 )
 
 
@@ -478,6 +479,8 @@ def run(settings: Settings, engines: Sequence[str], out: Path, doc: Path | None)
         log(f"N={n}: " + "; ".join(f"{k} p50 {v['p50_us']:.1f}us" for k, v in s.items()))
     log("memory probes (one fresh process per engine and N)")
     for r in all_results:
+        if r.n > settings.memory_max_n:
+            continue
         trace = r.engine == "cxpolicy" and r.n <= settings.tracemalloc_max_n
         probe = run_probe(r.engine, r.n, trace=False)
         if probe:
