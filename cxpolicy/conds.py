@@ -11,15 +11,17 @@ CEL's own parser (cel-python) is the one that should read it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["Comment", "CondText", "PrePass", "prepass"]
 
 MARK = "\x02"  # first character of a placeholder
 FILL = "\x01"  # the rest (newlines are kept)
-_KEYWORDS = ("when", "unless")
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+# What the scan stops at: a string, a comment, or `when`/`unless` as a whole word.
+_INTERESTING = re.compile(r'"|#|(?<![A-Za-z0-9_.\-])(?:when|unless)(?![A-Za-z0-9_.\-])')
 _CLOSE = frozenset(")]}")
 
 
@@ -66,6 +68,10 @@ def prepass(text: str) -> PrePass:
     problems: list[tuple[int, int, str]] = []
     i = 0
     while i < n:
+        m = _INTERESTING.search(text, i)
+        if m is None:
+            break
+        i = m.start()
         ch = text[i]
         if ch == '"':
             i = _skip_string(text, i, '"')
@@ -78,23 +84,8 @@ def prepass(text: str) -> PrePass:
             comments.append(Comment(line, col, text[i:j].rstrip(), own))
             i = j
             continue
-        kw = _keyword_at(text, i)
-        if kw is not None:
-            i = _take_condition(text, i + len(kw), out, conds, comments, problems, line_starts)
-            continue
-        i += 1
+        i = _take_condition(text, m.end(), out, conds, comments, problems, line_starts)
     return PrePass("".join(out), conds, tuple(comments), tuple(problems))
-
-
-def _keyword_at(text: str, i: int) -> str | None:
-    """`when`/`unless` as a whole word starting at i (not part of a name like `when_x` or `a.when`)."""
-    if text[i] not in "wu" or (i > 0 and text[i - 1] in _WORD):
-        return None
-    for k in _KEYWORDS:
-        end = i + len(k)
-        if text.startswith(k, i) and (end >= len(text) or text[end] not in _WORD):
-            return k
-    return None
 
 
 def _skip_string(text: str, i: int, quote: str) -> int:

@@ -119,11 +119,10 @@ class PolicySet:
         self.packs: tuple[str, ...] = tuple(packs)
         self.detector = detector
         self.warnings: list[Diagnostic] = []  # non-fatal diagnostics from compiling
-        self._dims: tuple[DimensionIndex, ...] = index.dimensions
-        self._plain = tuple(d for d in self._dims if not d.is_set)
-        self._sets = tuple(d for d in self._dims if d.is_set)
         data_dim = checked.vocabulary.data_dimension
-        self._data_slot = next((d.slot for d in self._dims if data_dim and d.name == data_dim.name), None)
+        self._data_slot = next(
+            (s for s, d in enumerate(index.dimensions) if data_dim is not None and d.name == data_dim.name), None
+        )
         attrs = list(checked.vocabulary.attributes.values())
         self._attr_checks: tuple[AttributeDef, ...] = tuple(attrs)
         self._attr_defaults: tuple[AttributeDef, ...] = tuple(a for a in attrs if a.has_default)
@@ -175,8 +174,21 @@ class PolicySet:
             request = {**request, "signals": signals}
             extra_classes = signals.get("pii", ())
         errors: list[DecisionError] | None = None
-        mask = self.index.all_rules
-        for d in self._plain:
+        index = self.index
+        by = index.by
+        if by is None:
+            part = index.partitions[""]
+        else:
+            value = _lookup(request, by.path)
+            if value is _MISSING and by.default is not None:
+                value = by.default
+            found = index.partitions.get(value) if type(value) is str else None
+            if found is None:
+                errors = [_missing_error(by, value) if value is _MISSING or value is None else _value_error(by, value)]
+                found = index.any_partition()
+            part = found
+        mask = part.all_rules
+        for d in part.plain:
             value = _lookup(request, d.path)
             if value is _MISSING or value is None:
                 if value is _MISSING and d.default is not None:
@@ -193,7 +205,7 @@ class PolicySet:
             mask &= bucket
         data_classes: list[str] = []
         set_values: dict[int, list[str]] = {}
-        for d in self._sets:
+        for d in part.sets:
             value = _lookup(request, d.path)
             if value is _MISSING:
                 value = []
@@ -243,7 +255,8 @@ class PolicySet:
             activation = _with_defaults(request, self._attr_defaults)
 
         rules = self.rules
-        residuals = self.index.residuals
+        members = part.rules
+        residuals = part.residuals
         matched: list[CompiledRule] = []
         cond_errors: list[DecisionError] | None = None
         candidates: list[int] | None = [] if explain else None
@@ -253,8 +266,8 @@ class PolicySet:
             i = low.bit_length() - 1
             m ^= low
             if candidates is not None:
-                candidates.append(i)
-            r = rules[i]
+                candidates.append(members[i])
+            r = rules[members[i]]
             if residuals and i in residuals and not _residuals_hold(residuals[i], set_values):
                 continue
             if r.whens or r.unlesses:

@@ -8,8 +8,10 @@ error anywhere rejects the whole set with every diagnostic found (`PolicyError`)
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +83,14 @@ def compile_sources(
     detect: bool = False,
     detector: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> PolicySet:
-    modules, sources = _parse_all(sources, diags)
-    text_by_path = {s.path: s.text for s in sources}
-    checked = check(modules, sources, diags)
-    if any(d.is_error for d in diags):
-        raise PolicyError(diags, text_by_path)
-    rules = compile_rules(checked)
-    index = build_index(checked.rules, checked.vocabulary)
+    with _collector_paused():
+        modules, sources = _parse_all(sources, diags)
+        text_by_path = {s.path: s.text for s in sources}
+        checked = check(modules, sources, diags)
+        if any(d.is_error for d in diags):
+            raise PolicyError(diags, text_by_path)
+        rules = compile_rules(checked)
+        index = build_index(checked.rules, checked.vocabulary)
     if detector is None and detect:
         from cxpolicy.signals import detect as run_detectors
 
@@ -95,6 +98,24 @@ def compile_sources(
     ps = PolicySet(checked, rules, index, revision(sources), packs=packs, detector=detector)
     ps.warnings = [d for d in diags if not d.is_error]
     return ps
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while compiling, then restore it.
+
+    Compiling allocates hundreds of thousands of small objects that live on (the AST, the
+    compiled rules), and each allocation burst triggers a collection that walks all of them
+    again: for 10,000 rules that was two thirds of the compile time. Nothing here creates
+    garbage cycles worth collecting early; the collector runs as usual once compiling ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_all(sources: list[SourceFile], diags: list[Diagnostic]) -> tuple[list[ast.Module], list[SourceFile]]:

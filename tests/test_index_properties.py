@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from cxpolicy import index as index_module
 from cxpolicy.engine import _with_defaults
 from cxpolicy.loader import load_text
 from tests.reference import engine_view, reference_decide
@@ -104,12 +105,24 @@ def requests(draw: st.DrawFn, dims: list[tuple[str, str, list[str]]]) -> dict[st
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_indexed_engine_equals_brute_force(data: st.DataObject) -> None:
+@given(data=st.data(), partition=st.booleans())
+def test_indexed_engine_equals_brute_force(data: st.DataObject, partition: bool) -> None:
     text, dims = data.draw(policies())
-    policy = load_text(text, "gen.cxp")
+    # Small policies are not partitioned by default; force it for half the examples.
+    names = ("_MIN_RULES_TO_PARTITION", "_MAX_BLOWUP", "_MAX_PARTITION_SHARE")
+    saved = [getattr(index_module, n) for n in names]
+    forced = (0, float("inf"), 1.0) if partition else (10**9, 0.0, 0.0)
+    for n, v in zip(names, forced, strict=True):
+        setattr(index_module, n, v)
+    try:
+        policy = load_text(text, "gen.cxp")
+    finally:
+        for n, v in zip(names, saved, strict=True):
+            setattr(index_module, n, v)
+    event(f"partitioned by a dimension: {policy.index.by is not None}")
     for _ in range(5):
         req = data.draw(requests(dims))
         decision = policy.decide(req)
         activation = _with_defaults(req, [a for a in policy.vocabulary.attributes.values() if a.has_default])
         assert engine_view(decision) == reference_decide(policy, req, activation), text
+
