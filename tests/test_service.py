@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -434,3 +435,39 @@ def test_serve_command(tmp_path: Path, workers: int) -> None:
     time.sleep(0.1)
     with open_sink(f"sqlite:///{tmp_path}/audit.db", key=None) as sink:
         assert sink.verify().ok and len(sink.query(kind="decision")) >= 20
+
+
+def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
+    rulesets = tmp_path / "rulesets"
+    policy_dir(rulesets, 3, name="demo")
+    port = free_port()
+    cmd = [sys.executable, "-m", "cxpolicy.devrun", "--port", str(port), "--rulesets",
+           str(rulesets), "--audit", f"sqlite:///{tmp_path}/var/audit.db"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:  # the banner ends with the docs line
+            lines.append(line)
+            if "API docs:" in line or len(lines) > 50:
+                break
+        curl = next(x for x in lines if x.strip().startswith("curl -s http"))
+        argv = shlex.split(curl)
+        url, body = argv[2], argv[argv.index("-d") + 1]
+
+        def answer() -> dict[str, Any] | None:
+            try:
+                r = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+            except httpx.HTTPError:
+                return None
+            result: dict[str, Any] = r.json()
+            return result
+
+        decision = wait_for(answer, timeout=30, interval=0.1)
+        # No requests.jsonl: the fallback example, a refund by an AI, which v3 escalates.
+        assert decision["effect"] == "escalate" and not decision["errors"]
+        assert "desk-3" in decision["escalate_to"]
+        assert (tmp_path / "var" / "audit.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
