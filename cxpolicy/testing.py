@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxpolicy.analysis import dimension_value
+from cxpolicy.analysis import activation, dimension_value
 from cxpolicy.decision import Decision
 from cxpolicy.engine import PolicySet, constraint_holds
 from cxpolicy.source import Span
@@ -75,6 +75,7 @@ class TestOutcome:
     expectations: list[Expectation] = field(default_factory=list)
     request: Any = None
     seconds: float = 0.0
+    why_not: dict[str, list[str]] = field(default_factory=dict)  # expected rule → what failed
 
 
 def _fmt(values: Sequence[str] | set[str]) -> str:
@@ -107,11 +108,31 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
             for e in block.expects
         ]
         failures = [e.message() for e in expectations if not e.ok]
-        out.append(
-            TestOutcome(
-                t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
-            )
+        outcome = TestOutcome(
+            t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
         )
+        missing = {r for e in expectations if e.kind == "rules" and not e.ok for r in set(e.want) - set(e.got)}
+        if missing and isinstance(request, dict) and not any(x.kind == "request" for x in decision.errors):
+            outcome.why_not = _why_not(policy, request, sorted(missing))
+        out.append(outcome)
+    return out
+
+
+def _why_not(policy: PolicySet, request: dict[str, Any], rule_ids: Sequence[str]) -> dict[str, list[str]]:
+    """For each expected rule that did not match: the constraints and conditions that failed."""
+    from cxpolicy.explain import evaluate_rule
+
+    act = activation(policy, request)
+    out: dict[str, list[str]] = {}
+    for rid in rule_ids:
+        rule = policy.rule(rid)
+        if rule is None:
+            out[rid] = ["no rule has this id in the policy set"]
+            continue
+        story = evaluate_rule(policy, rule, request, act, False)
+        out[rid] = [
+            f"{i.text if i.kind == 'constraint' else f'{i.kind} {i.text}'}   [{i.seen}]" for i in story.failing
+        ] or ["(every constraint and condition held)"]
     return out
 
 
