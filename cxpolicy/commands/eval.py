@@ -35,7 +35,7 @@ from cxpolicy.requests import iter_requests
 )
 @click.option(
     "--detect/--no-detect",
-    default=False,
+    default=True,
     show_default=True,
     help="Run the PII and prompt-injection detectors over payload.text before deciding.",
 )
