@@ -145,11 +145,18 @@ def diff(old: PolicySet, new: PolicySet, *, merge: bool = True) -> DiffReport:
     if merge and len(changes) <= MAX_MERGE:
         changes = _merge(space, changes)
     changes.sort(key=lambda c: (c.aspect != DECISION, c.aspect, _sort_key(space, c.cells)))
-    by_id = [{r.id: r for r in rules} for rules in space.sides]
+    by_id = [{r.id: _as_written(r) for r in rules} for rules in space.sides]
     added = [i for i in by_id[1] if i not in by_id[0]]
     removed = [i for i in by_id[0] if i not in by_id[1]]
-    modified = [i for i in by_id[0] if i in by_id[1] and by_id[0][i].fingerprint != by_id[1][i].fingerprint]
+    modified = [i for i in by_id[0] if i in by_id[1] and by_id[0][i] != by_id[1][i]]
     return DiffReport(space, changes, space.size(space.top()), regions, added, removed, modified)
+
+
+def _as_written(r: SideRule) -> tuple[Any, ...]:
+    """A rule as its author reads it: a rule whose text did not change is not "modified",
+    even when a vocabulary change widens what `!=` accepts (the regions show that)."""
+    constraints = tuple(sorted((c.dimension.name, c.op, c.values) for c in r.rule.checked.constraints))
+    return (constraints, r.cond_key, *r.fingerprint[2:])
 
 
 def _changes(space: Space, region: Region) -> list[Change]:
@@ -246,14 +253,28 @@ def _condition(space: Space, region: Region, assignments: list[tuple[int, ...]])
     if region.partial or not fixed or len(assignments) != free:
         names = ", ".join(_label(space, v) for v in region.variables)
         return f"for some outcomes of {names}"
-    words = {FALSE: "unless {}", TRUE: "if {}", ERROR: "if {} fails to evaluate"}
-    return " and ".join(words[assignments[0][i]].format(_label(space, region.variables[i])) for i in fixed)
+    return " and ".join(_state_text(space, region.variables[i], assignments[0][i]) for i in fixed)
 
 
 def _label(space: Space, key: tuple[Any, ...]) -> str:
-    conds = [text if kind == "when" else f"!({text})" for kind, text in key[0]]
+    conds: tuple[tuple[str, str], ...] = key[0]
     ids = sorted({r.id for rules in space.sides for r in rules if r.cond_key == key})
-    return f"`{' && '.join(conds)}` [{', '.join(ids)}]"
+    return f"{', '.join(f'`{k} {t}`' for k, t in conds)} [{', '.join(ids)}]"
+
+
+def _state_text(space: Space, key: tuple[Any, ...], state: int) -> str:
+    """A condition variable's state in the author's words: `if context.amount <= 500`."""
+    conds: tuple[tuple[str, str], ...] = key[0]
+    ids = sorted({r.id for rules in space.sides for r in rules if r.cond_key == key})
+    where = f" [{', '.join(ids)}]"
+    if state == ERROR:
+        return f"if {' / '.join(f'`{t}`' for _, t in conds)} fails to evaluate{where}"
+    if len(conds) == 1:  # TRUE means the rule's condition lets it match
+        kind, text = conds[0]
+        holds = state == TRUE if kind == "when" else state == FALSE
+        return f"{'if' if holds else 'unless'} `{text}`{where}"
+    clauses = ", ".join(f"{k} {t}" for k, t in conds)
+    return f"{'if' if state == TRUE else 'unless'} the conditions hold ({clauses}){where}"
 
 
 def _merge(space: Space, changes: list[Change]) -> list[Change]:

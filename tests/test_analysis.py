@@ -278,7 +278,7 @@ rule small_ok { match action = a
         ("allow → escalate (+ rule p.small_stop)", "if `context.h > 3` [p.small_ok, p.small_stop]"),
         (
             "require_otp (default) → escalate (+ rule p.small_stop)",
-            "if `context.h > 3` [p.small_ok, p.small_stop] fails to evaluate",
+            "if `context.h > 3` fails to evaluate [p.small_ok, p.small_stop]",
         ),
     }
     check_diff(old, new)
