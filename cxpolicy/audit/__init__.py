@@ -104,19 +104,24 @@ def open_sink(
 
     `url` is a plain path or a `sqlite:` URL (see `sqlite_path`); a `?synchronous=normal`
     query trades power-loss durability for speed (a process crash still loses nothing).
+    A `postgresql://` URL opens the PostgreSQL store (needs psycopg): one chain for several
+    service replicas.
     `key` defaults to `CXPOLICY_AUDIT_KEY`: with it every commit signs the chain head and the
     request digest is keyed; pass `key=None` to run unkeyed whatever the environment says.
     """
     from cxpolicy.audit.sqlite import SQLiteStore
 
     scheme = urlsplit(url).scheme if "://" in url else ""
+    use_key = key_from_env() if key == _UNSET else key
     if scheme in ("postgres", "postgresql"):
-        raise NotImplementedError("the PostgreSQL audit sink is not built yet; use sqlite:///")
+        from cxpolicy.audit.postgres import PostgresStore
+
+        pg = PostgresStore(url, head_key=use_key, create=create)
+        return ChainedSink(pg, sla=sla, key=use_key, max_batch=max_batch)
     if scheme not in ("", "sqlite"):
         raise ValueError(f"unknown audit URL scheme {scheme!r}: use sqlite:///path/to/audit.db")
     options = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()} if scheme else {}
     path = sqlite_path(url.split("?", 1)[0] if scheme else url)
-    use_key = key_from_env() if key == _UNSET else key
     store = SQLiteStore(
         path,
         head_key=use_key,
