@@ -22,11 +22,13 @@ from cxpolicy.engine import PolicySet, constraint_holds
 from cxpolicy.source import Span
 
 __all__ = [
+    "ClauseCoverage",
     "Coverage",
     "Expectation",
     "ItemCoverage",
     "RuleCoverage",
     "TestOutcome",
+    "clause_coverage",
     "coverage",
     "run_tests",
 ]
@@ -268,3 +270,63 @@ def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: boo
                 else:
                     item.seen_false += 1
     return Coverage(list(table.values()), counted)
+
+
+# --------------------------------------------------------------------------- clause coverage
+@dataclass
+class ClauseCoverage:
+    """A `cite` declared by a pack: the rules that cite it, and the tests that made one match."""
+
+    pack: str
+    name: str
+    text: str
+    location: str
+    rules: list[str] = field(default_factory=list)
+    tests: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.rules:
+            return "no rule"
+        return "covered" if self.tests else "no test"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "cite": self.name,
+            "text": self.text,
+            "at": self.location,
+            "status": self.status,
+            "rules": self.rules,
+            "tests": self.tests,
+        }
+
+
+def clause_coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], packs: Sequence[str]) -> list[ClauseCoverage]:
+    """Which cited clauses of the named packs have a rule, and a test whose decision matched it.
+
+    A clause is a `cite NAME = "..."` declared in one of the pack's files; a rule anywhere in
+    the set (a pack's or the user's) covers it by citing it; a test covers that rule when its
+    decision lists the rule among its reasons. This is what a compliance reviewer asks: for
+    each paragraph we claim to implement, where is the rule, and where is the proof it fires?
+    """
+    pack_of = {s.path: s.pack for s in policy.sources if s.pack}
+    matched_by: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o.decision is not None:
+            for reason in o.decision.reasons:
+                matched_by.setdefault(reason.rule, []).append(o.name)
+    out: list[ClauseCoverage] = []
+    for name, (text, span) in policy.checked.cites.items():
+        pack = pack_of.get(span.file)
+        if pack not in packs:
+            continue
+        cc = ClauseCoverage(pack or "", name, text, f"{span.file}:{span.line}")
+        for r in policy.rules:
+            if any(n == name for n, _ in r.checked.cites):
+                cc.rules.append(r.id)
+                cc.tests += [t for t in matched_by.get(r.id, []) if t not in cc.tests]
+        out.append(cc)
+    order = {p: i for i, p in enumerate(packs)}
+    out.sort(key=lambda c: (order[c.pack], c.location))
+    return out

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from cxpolicy.cli import main
+from cxpolicy.engine import PolicySet
 from cxpolicy.loader import load_text
-from cxpolicy.testing import coverage, run_tests
+from cxpolicy.testing import clause_coverage, coverage, run_tests
 
 POLICY = """
 use core
@@ -187,3 +188,92 @@ def test_policy_error_exits_2(tmp_path: Path) -> None:
     (tmp_path / "p.cxp").write_text("use core\npackage t\nrule r { match action = nope\n decide allow }\n")
     result = CliRunner().invoke(main, ["test", str(tmp_path)])
     assert result.exit_code == 2
+
+
+# ------------------------------------------------------------------------ clause coverage
+PACK = """
+dimension action: {refund.execute, card.block, data.erase}
+package demo.pack
+cite COVERED = "Clause 1: refunds are reviewed"
+cite UNTESTED = "Clause 2: cards are blocked on request"
+cite ORPHAN = "Clause 3: nobody implemented this yet"
+
+rule refunds_reviewed {
+  match action = refund.execute
+  decide escalate
+  cite COVERED
+}
+
+rule block_cards {
+  match action = card.block
+  decide allow
+  cite UNTESTED, "an inline cite is not a declared clause"
+}
+
+test "refunds are reviewed" {
+  request { "action": "refund.execute" }
+  expect escalate
+}
+"""
+
+
+def _with_pack(user: str = "") -> PolicySet:
+    from cxpolicy.loader import compile_sources
+    from cxpolicy.source import SourceFile
+
+    sources = [SourceFile("pack/demo.cxp", PACK, shipped=True, pack="demo", key="pack:demo/demo.cxp")]
+    if user:
+        sources.append(SourceFile("mine.cxp", user, key="mine.cxp"))
+    return compile_sources(sources, [])
+
+
+def test_clause_coverage_statuses() -> None:
+    policy = _with_pack()
+    clauses = {c.name: c for c in clause_coverage(policy, run_tests(policy), ["demo"])}
+    assert {n: c.status for n, c in clauses.items()} == {
+        "COVERED": "covered",
+        "UNTESTED": "no test",
+        "ORPHAN": "no rule",
+    }
+    assert clauses["COVERED"].rules == ["demo.pack.refunds_reviewed"]
+    assert clauses["COVERED"].tests == ["refunds are reviewed"]
+    assert clauses["ORPHAN"].location == "pack/demo.cxp:6"  # the leading newline is line 1
+
+
+def test_user_tests_and_rules_count_toward_a_pack_clause() -> None:
+    user = """
+package mine
+rule erase_to_dpo {
+  match action = data.erase
+  decide escalate
+  cite ORPHAN
+}
+test "cards are blocked" {
+  request { "action": "card.block" }
+  expect allow
+}
+"""
+    policy = _with_pack(user)
+    clauses = {c.name: c for c in clause_coverage(policy, run_tests(policy), ["demo"])}
+    assert clauses["UNTESTED"].status == "covered"
+    assert clauses["ORPHAN"].rules == ["mine.erase_to_dpo"] and clauses["ORPHAN"].status == "no test"
+
+
+def test_other_packs_clauses_are_not_listed() -> None:
+    policy = _with_pack()
+    assert clause_coverage(policy, run_tests(policy), ["hipaa"]) == []
+
+
+def test_coverage_command_on_a_shipped_pack() -> None:
+    result = CliRunner().invoke(main, ["coverage", "--pack", "bfsi_rbi", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc and {c["pack"] for c in doc} == {"bfsi_rbi"}
+    for c in doc:
+        assert c["status"] == ("no rule" if not c["rules"] else "covered" if c["tests"] else "no test")
+    text = CliRunner().invoke(main, ["coverage", "--pack", "bfsi_rbi"]).output
+    assert text.startswith("pack bfsi_rbi: ") and f"{len(doc)} cited clause(s)" in text
+
+
+def test_coverage_needs_a_pack() -> None:
+    assert CliRunner().invoke(main, ["coverage"]).exit_code == 2
