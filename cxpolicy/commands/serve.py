@@ -171,9 +171,7 @@ def serve_cmd(
                 ENV_MAX_BATCH: str(max_batch),
             }
         )
-        uvicorn.run(
-            "cxpolicy.commands.serve:create_app_from_env", factory=True, workers=workers, **options
-        )
+        _run_workers(workers, options)
         return
     from cxpolicy.audit import open_sink
     from cxpolicy.service import create_app
@@ -189,6 +187,39 @@ def serve_cmd(
         close_on_shutdown=True,
     )
     uvicorn.run(app, **options)
+
+
+def _run_workers(workers: int, options: dict[str, Any]) -> None:
+    """uvicorn's multi-process mode (what `uvicorn.run(..., workers=N)` does), but over a
+    listening socket of our own: one created with `proto=IPPROTO_TCP`. uvicorn's own has
+    proto 0, so asyncio (before 3.12) does not set TCP_NODELAY on the connections it accepts,
+    and each keep-alive response then waits ~40 ms for the client's delayed ACK."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "cxpolicy.commands.serve:create_app_from_env", factory=True, workers=workers, **options
+    )
+    family, kind, proto, _, address = socket.getaddrinfo(
+        options["host"], options["port"], type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        click.echo(f"cxpolicy serve: cannot bind {options['host']}:{options['port']}: {exc}", err=True)
+        sys.exit(1)
+    sock.set_inheritable(True)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 def _engine_or_exit(
