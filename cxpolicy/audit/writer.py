@@ -7,10 +7,11 @@ queued up while the previous commit was syncing, runs all of it in one transacti
 each caller once that transaction has committed. Under load a batch grows by itself; with a
 single caller it is one record per commit and no added delay (there is no timer).
 
-Errors are never dropped: if a batch fails, it is rolled back and each operation is retried
-alone, so one bad record (a duplicate decision id, an illegal escalation move) fails only its
-own caller, and a storage failure reaches every caller it affected. Nothing here knows SQL or
-the chain: `begin()` supplies the transaction, the operations do the work.
+Errors are never dropped: a failed batch is rolled back, the operation that failed (an
+illegal escalation move, a duplicate decision id) fails alone and the others are retried
+without it, and a storage failure (a locked database, a full disk) reaches every caller of the
+batch. Nothing here knows SQL or the chain: `begin()` supplies the transaction, the operations
+do the work.
 """
 
 from __future__ import annotations
@@ -157,23 +158,47 @@ class GroupCommitWriter(Generic[T]):
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        try:
-            with self._begin() as tx:
+        """Commit `batch` in one transaction; on failure, find whom the failure belongs to.
+
+        An operation that raised fails alone and the rest of the batch is retried without it.
+        A failure of the storage itself (a locked database, a full disk) fails the whole batch
+        at once: retrying each operation would multiply the wait. Anything else raised while
+        writing or committing (a duplicate decision id found at insert) may belong to any
+        operation, so each is retried on its own.
+        """
+        while batch:
+            culprit: _Pending | None = None
+            try:
+                with self._begin() as tx:
+                    for pending in batch:
+                        culprit = pending
+                        pending.result = pending.op(tx)
+                    culprit = None
+            except BaseException as exc:  # rolled back: nothing of this batch is durable
+                self.stats.failures += 1
                 for pending in batch:
-                    pending.result = pending.op(tx)
-        except BaseException as exc:  # rolled back: nothing of this batch is durable
-            self.stats.failures += 1
-            if len(batch) == 1:
-                batch[0].error = exc
-                batch[0].result = None
-                batch[0].finish()
+                    pending.result = None
+                if culprit is not None:
+                    culprit.error = exc
+                    culprit.finish()
+                    batch = [p for p in batch if p is not culprit]
+                    continue
+                if len(batch) > 1 and not _storage_failure(exc):
+                    for pending in batch:
+                        self._commit([pending])
+                    return
+                for pending in batch:
+                    pending.error = exc
+                    pending.finish()
                 return
-            for pending in batch:  # isolate the culprit; the others still commit
-                pending.result = None
-                self._commit([pending])
+            self.stats.batches += 1
+            self.stats.ops += len(batch)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            for pending in batch:
+                pending.finish()
             return
-        self.stats.batches += 1
-        self.stats.ops += len(batch)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for pending in batch:
-            pending.finish()
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """The database itself failed (sqlite3 and psycopg both call it OperationalError)."""
+    return isinstance(exc, OSError) or type(exc).__name__ == "OperationalError"
