@@ -58,6 +58,7 @@ class Row:
     requests: int
     errors: int
     answered: int = 0  # every 200 over all phases (warm-up included)
+    server_cpu_us: float | None = None  # server CPU (all its processes) per decision, loaded
     audited: int | None = None
 
 
@@ -185,6 +186,27 @@ def start_server(
     raise RuntimeError("server did not become ready in 60 s")
 
 
+def server_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by `pid` and its children (the workers);
+    Linux /proc only. Less sensitive than wall-clock throughput to whatever else runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
+                total += (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return None
+    return total
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -213,7 +235,9 @@ def run_one(
         payloads = _payloads(port, requests)
         warm, e0, _ = load(port, payloads, max(4, workers * 4), 1.0, 1)  # every worker
         single, e1, _ = load(port, payloads, 1, args.seconds, 1, limit=args.single)
+        cpu0 = server_cpu(proc.pid)
         lat, e2, wall = load(port, payloads, args.connections, args.seconds, args.procs)
+        cpu1 = server_cpu(proc.pid)
     finally:
         stop_server(proc)
     audited = audited_count(audit_url) if audit_url else None
@@ -231,20 +255,21 @@ def run_one(
         errors=e0 + e1 + e2,
         answered=len(warm) + len(single) + len(lat) - (e0 + e1 + e2),
         audited=audited,
+        server_cpu_us=(cpu1 - cpu0) * 1e6 / len(lat) if cpu0 is not None and cpu1 and lat else None,
     )
 
 
 def table(rows: list[Row]) -> str:
     out = [
         "| workers | audit | single p50 ms | single p99 ms | decisions/s | p50 ms under load "
-        "| p99 ms under load | errors |",
-        "|---:|:---:|---:|---:|---:|---:|---:|---:|",
+        "| p99 ms under load | server CPU µs/decision | errors |",
+        "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         out.append(
             f"| {r.workers} | {'on' if r.audit else 'off'} | {r.single_p50_ms:.2f} | "
             f"{r.single_p99_ms:.2f} | {r.rps:,.0f} | {r.load_p50_ms:.2f} | {r.load_p99_ms:.2f} "
-            f"| {r.errors} |"
+            f"| {r.server_cpu_us or float('nan'):.0f} | {r.errors} |"
         )
     return "\n".join(out)
 
@@ -282,11 +307,16 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     cpus = os.cpu_count()
     load1 = os.getloadavg()[0]
     print(f"\n{args.rules} rules, {len(requests)} distinct requests, {cpus} cores, "
           f"load average {load1:.1f} at the end, {args.connections} connections, "
-          f"{args.procs} load process(es), Python {sys.version.split()[0]}\n")  # fmt: skip
+          f"{args.procs} load process(es), Python {sys.version.split()[0]}, uvicorn with "
+          f"{http} + {loop}\n")  # fmt: skip
     print(table(rows))
     two = [r for r in rows if r.workers == 2 and not r.audit]
     if two:
