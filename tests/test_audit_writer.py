@@ -139,10 +139,16 @@ def test_other_commit_failure_is_retried_per_operation() -> None:
             raise sqlite3.IntegrityError("UNIQUE constraint failed")
         committed.append(tx)
 
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
+
+    def hold(tx: list[Any]) -> None:
+        running.set()
+        gate.wait(10)
+
     writer = GroupCommitWriter(begin)
-    blocker = threading.Thread(target=writer.submit, args=(lambda tx: gate.wait(10),))
+    blocker = threading.Thread(target=writer.submit, args=(hold,))
     blocker.start()
+    assert running.wait(10)  # the writer is inside the first transaction
     threads, results = submit_in_threads(writer, [op("a"), op("dup"), op("b")])
     wait_queued(writer, 3)
     gate.set()
