@@ -303,27 +303,36 @@ class Engine:
         log.info("watching %s for policy changes", ", ".join(self.paths))
 
     def _targets(self) -> tuple[frozenset[str], tuple[str, ...]]:
-        """Single files to match exactly, and directories whose `.cxp` files all count."""
+        """Single files to match exactly, and directories whose `.cxp` files all count.
+
+        Paths are taken as given (absolute, symlinks kept): watchdog reports events under
+        the path it was asked to watch, and a file that is a symlink (a Kubernetes ConfigMap
+        volume) changes when the link's target is swapped, next to the link, not the target.
+        """
         files: set[str] = set()
         dirs: list[str] = []
         for p in self.paths:
-            resolved = os.path.realpath(p)
-            if os.path.isdir(resolved):
-                dirs.append(resolved.rstrip(os.sep) + os.sep)
+            path = os.path.abspath(p)
+            if os.path.isdir(path):
+                dirs.append(path.rstrip(os.sep) + os.sep)
             else:
-                files.add(resolved)
+                files.update({path, os.path.realpath(path)})
         return frozenset(files), tuple(dirs)
 
     def _watch_dirs(self) -> list[tuple[str, bool]]:
-        """Directories watched recursively; a single file is watched through its parent,
-        because editors and `os.replace` swap a file by renaming a new inode over it."""
+        """Directories watched recursively; a single file is watched through its parent (and
+        its target's, when it is a symlink), because editors and `os.replace` swap a file by
+        renaming a new inode over it."""
         out: dict[str, bool] = {}
         for p in self.paths:
-            resolved = os.path.realpath(p)
-            if os.path.isdir(resolved):
-                out[resolved] = True
-            else:
-                out.setdefault(os.path.dirname(resolved) or ".", False)
+            path = os.path.abspath(p)
+            if os.path.isdir(path):
+                out[path] = True
+                continue
+            for f in (path, os.path.realpath(path)):
+                parent = os.path.dirname(f) or "."
+                if os.path.isdir(parent):
+                    out.setdefault(parent, False)
         return list(out.items())
 
     def _file_changed(self) -> None:
@@ -409,8 +418,10 @@ class _Handler:
     def _relevant(self, path: str, is_directory: bool) -> bool:
         if path in self._files:
             return True
+        if os.path.basename(path) == "..data":
+            # The symlink a Kubernetes ConfigMap volume swaps to publish new files; events
+            # only come from directories we watch, so this is next to a policy path.
+            return True
         inside = any(path.startswith(d) or path + os.sep == d for d in self._dirs)
-        if not inside:
-            return False
         # A directory created, removed or renamed inside a watched tree can add or drop files.
-        return is_directory or path.endswith(".cxp")
+        return inside and (is_directory or path.endswith(".cxp"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import pytest
 from service_support import (
     BAD_RULES,
     REQUEST,
+    VOCAB,
     policy_dir,
     revision_of,
     rules_v,
@@ -223,3 +225,23 @@ def test_import_cxpolicy_stays_light() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_watch_a_configmap_style_symlink_swap(tmp_path: Path) -> None:
+    """Kubernetes publishes a ConfigMap update by pointing the `..data` symlink at a new
+    timestamped directory; the files the policy path shows are symlinks through it."""
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    first = mount / "..2026_01"
+    first.mkdir()
+    (first / "policy.cxp").write_text(VOCAB + rules_v(1))
+    (mount / "..data").symlink_to(first.name)
+    (mount / "policy.cxp").symlink_to("..data/policy.cxp")
+    with Engine([mount / "policy.cxp"], watch=True, debounce=0.05) as engine:
+        assert queue_of(engine) == "desk-1"
+        second = mount / "..2026_02"
+        second.mkdir()
+        (second / "policy.cxp").write_text(VOCAB + rules_v(2))
+        (mount / "..data_tmp").symlink_to(second.name)
+        os.replace(mount / "..data_tmp", mount / "..data")
+        wait_for(lambda: queue_of(engine) == "desk-2")
