@@ -53,9 +53,7 @@ class Fallback:
 
     def __call__(self, activation: Mapping[str, Any]) -> Any:
         try:
-            context = {
-                name: json_to_cel(activation[name]) for name in self._roots if name in activation
-            }
+            context = {name: json_to_cel(activation[name]) for name in self._roots if name in activation}
         except (ValueError, TypeError) as exc:
             raise CelEvalError(f"request value cannot be used in CEL: {exc}") from None
         try:
@@ -123,6 +121,8 @@ def _to_runtime(value: Any) -> Any:
         return [_to_runtime(v) for v in value]
     if kind is celtypes.MapType or kind is dict:
         return {_to_runtime(k): _to_runtime(v) for k, v in value.items()}
+    if isinstance(value, CELEvalError):  # cel-python keeps a failed value in a map literal
+        raise CelEvalError(_message(value))
     raise _Foreign(kind.__name__)
 
 
@@ -155,11 +155,9 @@ def _spec(function: Callable[..., Any], stock: Callable[..., Any]) -> Callable[.
             if isinstance(arg, CELEvalError):
                 return arg
         try:
-            plain = [_to_runtime(arg) for arg in args]
+            return _to_cel(function(*[_to_runtime(arg) for arg in args]))
         except _Foreign:
             return stock(*args)
-        try:
-            return _to_cel(function(*plain))
         except CelEvalError as exc:
             return CELEvalError(exc.message)
 

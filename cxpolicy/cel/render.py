@@ -136,8 +136,7 @@ def format_value(value: Any, depth: int = 0) -> str:
         if depth >= _MAX_DEPTH:
             return "{…}" if value else "{}"
         entries = [
-            f"{format_value(k, depth + 1)}: {format_value(v, depth + 1)}"
-            for k, v in list(value.items())[:_MAX_ITEMS]
+            f"{format_value(k, depth + 1)}: {format_value(v, depth + 1)}" for k, v in list(value.items())[:_MAX_ITEMS]
         ]
         if len(value) > _MAX_ITEMS:
             entries.append("…")

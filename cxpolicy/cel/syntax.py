@@ -16,12 +16,13 @@ constant regular expressions RE2 rejects.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, cast
 
 import lark
 from celpy.celparser import CELParseError, CELParser
-from celpy.evaluation import base_functions, celstr
+from celpy.evaluation import CEL_ESCAPES, CEL_ESCAPES_PAT, base_functions
 
 from cxpolicy.cel import runtime
 from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
@@ -438,7 +439,7 @@ class _Converter:
             return Lit(start, end, float(text))
         if kind in ("STRING_LIT", "MLSTRING_LIT"):
             try:
-                return Lit(start, end, str(celstr(token)))
+                return Lit(start, end, _decode_string(text))
             except ValueError as exc:  # an escape naming no code point, e.g. \U00110000
                 raise self._error(f"invalid string literal: {exc}", token) from None
         if kind == "BOOL_LIT":
@@ -483,6 +484,32 @@ class _Converter:
             else:
                 found.append(self.convert(child, bound))
         return tuple(found)
+
+
+# cel-python's escape pattern, but with `.` matching newlines: its own decoder drops them
+# from triple-quoted strings.
+_ESCAPE = re.compile(CEL_ESCAPES_PAT.pattern, re.DOTALL)
+
+
+def _decode_string(text: str) -> str:
+    raw = text[0] in "rR"
+    body = text[1:] if raw else text
+    quotes = 3 if body[:3] in ('"""', "'''") else 1
+    body = body[quotes:-quotes]
+    if raw:
+        return body
+    out: list[str] = []
+    for match in _ESCAPE.finditer(body):
+        piece = match.group()
+        if len(piece) == 1:
+            out.append(piece)
+        elif piece[1] in "xuU":
+            out.append(chr(int(piece[2:], 16)))
+        elif len(piece) == 4:
+            out.append(chr(int(piece[1:], 8)))
+        else:
+            out.append(CEL_ESCAPES.get(piece, piece))
+    return "".join(out)
 
 
 _PASS_THROUGH = frozenset(
