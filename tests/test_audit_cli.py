@@ -128,9 +128,7 @@ def test_escalations_commands(db: Path) -> None:
     assert code == 1 and "assign it first" in err
     code, out, _ = run(escalations_cmd, "assign", db, esc["id"], "--to", "alice", "--by", "lead")
     assert code == 0 and "assigned" in out
-    code, out, _ = run(
-        escalations_cmd, "resolve", db, esc["id"], "--by", "alice", "--note", f"card {PAN} ok"
-    )
+    code, out, _ = run(escalations_cmd, "resolve", db, esc["id"], "--by", "alice", "--note", f"card {PAN} ok")
     assert code == 0 and "resolved" in out
     _, out, _ = run(escalations_cmd, "list", db, "--queue", "refunds-desk", "--format", "json")
     done = json.loads(out)
@@ -148,3 +146,38 @@ def test_help_teaches_by_example() -> None:
         code, out, _ = run(group, sub, "--help")
         assert code == 0
         assert "cxpolicy " in out, sub
+
+
+def test_export_replays_through_the_engine(tmp_path: Path) -> None:
+    """Decisions of the real engine, recorded, exported, and decided again: same effects."""
+    cxpolicy = pytest.importorskip("cxpolicy")
+    from cxpolicy.cli import main
+
+    policy = cxpolicy.load([str(Path(__file__).parent.parent / "rulesets" / "bank")])
+    base = {
+        "channel": "chat",
+        "actor": {"kind": "ai", "id": "agent-1"},
+        "customer": {"segment": "retail", "risk_tier": "high", "region": "IN"},
+    }
+    requests = [
+        {**base, "action": "refund.execute", "context": {"amount": 12000}},
+        {**base, "action": "card.block", "context": {"card_number": PAN}},
+        {**base, "action": "account.password_reset", "context": {"otp_verified": True}},
+    ]
+    path = tmp_path / "audit.db"
+    with ChainedSink(SQLiteStore(path)) as sink:
+        decisions = [policy.decide(r) for r in requests]
+        for request, decision in zip(requests, decisions, strict=True):
+            sink.record(request, decision)
+    code, out, _ = run(audit_cmd, "export", path)
+    assert code == 0 and PAN not in out
+    replayed = [policy.decide(json.loads(line)) for line in out.splitlines()]
+    assert [d.effect for d in replayed] == [d.effect for d in decisions]
+
+    exported = tmp_path / "requests.jsonl"
+    exported.write_text(out)
+    ruleset = str(Path(__file__).parent.parent / "rulesets" / "bank")
+    result = CliRunner().invoke(main, ["eval", "-p", ruleset, "-i", str(exported)])
+    assert result.exit_code == 0, result.output
+    effects = [json.loads(line)["effect"] for line in result.stdout.splitlines() if line.strip()]
+    assert effects == [d.effect.value for d in decisions]

@@ -51,6 +51,8 @@ def _open(db: str) -> Iterator[AuditSink]:
         sink = open_sink(db, create=False)
     except (FileNotFoundError, ValueError, NotImplementedError) as exc:
         _fail(str(exc), ExitCode.USAGE)
+    except Exception as exc:  # a server that is down, a file that is not a database
+        _fail(f"cannot open the audit log {db}: {exc}")
     try:
         yield sink
     finally:
