@@ -40,10 +40,24 @@ _CUES: dict[str, tuple[str, ...]] = {
         "cc no",
         "cc#",
     ),
-    "aadhaar": ("aadhaar", "aadhar", "adhaar", "adhar", "uidai", "uid", "आधार"),
+    # "aadhaar card", "aadhar card no": the word "card" after the ID's name is not a card cue.
+    "aadhaar": (
+        "aadhaar",
+        "aadhar",
+        "adhaar",
+        "adhar",
+        "uidai",
+        "uid",
+        "आधार",
+        "aadhaar card",
+        "aadhar card",
+        "adhaar card",
+        "adhar card",
+        "आधार कार्ड",
+    ),
     "aadhaar_vid": ("vid", "virtual id"),
     "us_ssn": ("ssn", "social security", "soc sec"),
-    "pan_in": ("pan", "permanent account", "income tax", "पैन"),
+    "pan_in": ("pan", "pan card", "permanent account", "income tax", "पैन"),
     "ifsc": ("ifsc", "branch code", "ifs code"),
     "upi_vpa": ("upi", "vpa", "gpay", "google pay", "phonepe", "paytm", "bhim", "pay to"),
     "iban": ("iban",),
@@ -94,9 +108,9 @@ _CUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Cue phrases are compared as tuples of words: ASCII letters and Devanagari runs, so "a/c"
-# is ("a", "c") and "UID:" is ("uid",).
-_TOKEN_RE = re.compile("[a-z]+|[\u0900-\u097f]+")
+# Cue phrases are compared as tuples of words: ASCII letters (with one inner slash, so "a/c"
+# is one word and "a c" is not it) and Devanagari runs; "UID:" is ("uid",).
+_TOKEN_RE = re.compile("[a-z]+(?:/[a-z]+)?|[\u0900-\u097f]+")
 
 
 def _phrase(words: str) -> tuple[str, ...]:

@@ -145,9 +145,9 @@ def _iban_candidate(text: str, start: int, raw: str, cfg: DetectorConfig) -> Can
     number = compact[:n]
     if not (mod_97_10.is_valid(number[4:] + number[:4]) and _iban.is_valid(number)):
         return None
+    # No veto from a label: "account DE89..." is how IBANs are introduced, and a string that
+    # passes mod 97 and its country's format by chance is rarer than a mislabel.
     cue = nearest_cue(text, start, cfg.context_chars)
-    if cue == NEGATIVE:
-        return None
     check = "mod97+structure+cue" if cue == "iban" else "mod97+structure"
     return Candidate(86, start, end, "iban", "stdnum.iban", check)
 
@@ -190,7 +190,9 @@ def _tax_bank_match(text: str, m: re.Match[str], window: int, cfg: DetectorConfi
         return
     upper = _ascii_upper(raw)
     cue = nearest_cue(text, start, window)
-    if cue == NEGATIVE:
+    # A label vetoes the shapes without a checksum (PAN, IFSC); a GSTIN's check character
+    # is evidence enough ("bill to 27AAPFU0939F1ZV" is a GSTIN even after "bill").
+    if cue == NEGATIVE and kind != "gstin":
         return
     if kind == "gstin" and cfg.enabled("gstin"):
         if (upper or cue == "gstin") and _gstin.is_valid(raw.upper()):

@@ -34,6 +34,10 @@ _LETTER = ord("a")
 # phone matcher (the expensive check) is not run on them.
 _MAX_PHONE_RUN = 32
 _CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
+# Labels that say a checksum-valid number is something else: a business identifier
+# (NEGATIVE) or a phone number. Another class's label ("card 2341 2341 2346", twelve digits
+# no card has) is no veto: the number is still read by its own shape and check.
+_VETOES = frozenset({NEGATIVE, "phone"})
 
 
 def plausible_iin(d: str) -> bool:
@@ -162,9 +166,11 @@ def _classify(
             c = the_cue()
             if c == "aadhaar":
                 add(78, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+cue")
-            elif c is None and shape == (4, 4, 4):
+            elif c in _VETOES:
+                pass
+            elif shape == (4, 4, 4):
                 add(58, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+grouping")
-            elif c is None:
+            else:
                 # Bare 12 digits: reported, but a valid phone number reading wins.
                 add(38, "aadhaar", "stdnum.in_.aadhaar", "verhoeff")
         return
@@ -172,13 +178,13 @@ def _classify(
         c = the_cue()
         if c in ("aadhaar_vid", "aadhaar"):
             add(82, "aadhaar_vid", "stdnum.in_.vid", "verhoeff+cue")
-        elif c is None:
+        elif c not in _VETOES:
             add(56, "aadhaar_vid", "stdnum.in_.vid", "verhoeff")
     if cfg.enabled("card_pan") and _card_shape(shape, total) and plausible_iin(digits) and luhn.is_valid(digits):
         c = the_cue()
         if c == "card_pan":
             add(80, "card_pan", "stdnum.luhn", "luhn+iin+cue")
-        elif c in (None, "aadhaar_vid", "aadhaar", "pan_in"):
+        elif c not in _VETOES:
             add(70, "card_pan", "stdnum.luhn", "luhn+iin")
 
 
@@ -189,6 +195,10 @@ def _phone_candidates(
     # the number, and a letter or ":32" next to it is how it tells ids and times from phones.
     lo = max(0, start - 6)
     hi = min(len(text), end + 6)
+    for i in range(end, hi):
+        if text[i].isalpha():
+            hi = i  # an extension ("ext 45") is not part of the number a person is reached on
+            break
     chunk = text[lo:hi]
     for match in PhoneNumberMatcher(chunk, region, leniency=Leniency.VALID, max_tries=4):
         m_start = lo + match.start
