@@ -32,14 +32,12 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +53,7 @@ from cxpolicy.decision import Decision
 from cxpolicy.reload import Engine
 from cxpolicy.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
+from cxpolicy.service_metrics import ServiceMetrics, StateCollector
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -66,9 +65,6 @@ ESCALATION_STATES = ("open", "assigned", "resolved")
 # After an audit commit fails, /readyz reports "unavailable" for this long, so a load
 # balancer drains this replica; then real traffic probes the audit log again.
 AUDIT_UNREADY_SECONDS = 5.0
-_LATENCY_BUCKETS = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-)  # fmt: skip
 _JSON = "application/json"
 
 
@@ -100,121 +96,6 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class _Metrics:
-    """Prometheus metrics in a registry of the app's own (two apps in one process do not
-    collide). Label children are resolved once and cached: `labels()` is the slow part."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self.decisions = Counter(
-            "cxpolicy_decisions",
-            "Decisions answered, by effect and by the deciding rule (the strictest matched; "
-            "`(default)` when no rule matched, `(error)` for an invalid request).",
-            ["effect", "rule"],
-            registry=registry,
-        )
-        self.decision_seconds = Histogram(
-            "cxpolicy_decision_duration_seconds",
-            "Time in the engine for one decision.",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.http_seconds = Histogram(
-            "cxpolicy_http_request_duration_seconds",
-            "Time to answer an HTTP request (incl. the audit commit), by endpoint.",
-            ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.responses = Counter(
-            "cxpolicy_http_responses",
-            "HTTP responses by endpoint and status.",
-            ["endpoint", "status"],
-            registry=registry,
-        )
-        self.audit_failures = Counter(
-            "cxpolicy_audit_failures",
-            "Decisions withheld (503) because their audit record could not be committed.",
-            registry=registry,
-        )
-        self._decision_children: dict[tuple[str, str], Any] = {}
-        self._http_children: dict[str, Any] = {}
-        self._response_children: dict[tuple[str, int], Any] = {}
-
-    def decided(self, decision: Decision, seconds: float) -> None:
-        reasons = decision.reasons
-        rule = reasons[0].rule if reasons else "(default)" if decision.default_applied else "(error)"
-        key = (decision.effect.value, rule)
-        child = self._decision_children.get(key)
-        if child is None:
-            child = self._decision_children[key] = self.decisions.labels(*key)
-        child.inc()
-        self.decision_seconds.observe(seconds)
-
-    def answered(self, endpoint: str, status: int, seconds: float) -> None:
-        h = self._http_children.get(endpoint)
-        if h is None:
-            h = self._http_children[endpoint] = self.http_seconds.labels(endpoint)
-        h.observe(seconds)
-        key = (endpoint, status)
-        c = self._response_children.get(key)
-        if c is None:
-            c = self._response_children[key] = self.responses.labels(endpoint, str(status))
-        c.inc()
-
-
-class _StateCollector(Collector):
-    """Policy and audit state, read at scrape time from the engine (so a reload that
-    happened in any thread, or before the app existed, is counted exactly)."""
-
-    def __init__(self, engine: Engine, audit: AuditSink | None) -> None:
-        self.engine = engine
-        self.audit = audit
-
-    def collect(self) -> Iterable[Any]:
-        e = self.engine
-        info = GaugeMetricFamily(
-            "cxpolicy_policy_info", "The policy revision serving (value 1).", labels=["revision"]
-        )
-        info.add_metric([e.revision], 1)
-        yield info
-        yield GaugeMetricFamily(
-            "cxpolicy_policy_rules", "Rules in the serving policy.", e.policy.rule_count
-        )
-        reloads = CounterMetricFamily(
-            "cxpolicy_reloads", "Policy reload attempts after the first load.", labels=["result"]
-        )
-        reloads.add_metric(["ok"], e.reloads_ok)
-        reloads.add_metric(["failed"], e.reloads_failed)
-        yield reloads
-        yield GaugeMetricFamily(
-            "cxpolicy_policy_last_reload_ok",
-            "1 if the latest reload attempt compiled, 0 if it was rejected (the last good "
-            "revision is serving and the files on disk differ from it).",
-            1 if e.last_reload.ok else 0,
-        )
-        yield GaugeMetricFamily(
-            "cxpolicy_policy_last_reload_timestamp_seconds",
-            "When the latest reload attempt finished (Unix time).",
-            e.last_reload.at.timestamp(),
-        )
-        if self.audit is None:
-            return
-        try:
-            overdue = self.audit.overdue_count()
-            stats = self.audit.stats
-        except Exception:  # a scrape must not fail because the database is busy or gone
-            log.warning("audit state unavailable for /metrics", exc_info=True)
-            return
-        yield GaugeMetricFamily(
-            "cxpolicy_escalations_overdue", "Escalations past their due time, unresolved.", overdue
-        )
-        yield CounterMetricFamily(
-            "cxpolicy_audit_commits", "Audit transactions committed (group commits).", stats.batches
-        )
-        yield CounterMetricFamily("cxpolicy_audit_writes", "Audit operations committed.", stats.ops)
-
-
 class _Service:
     """The handlers, with the state they share."""
 
@@ -235,8 +116,8 @@ class _Service:
         self.max_body = max_body
         self.max_batch = max_batch
         self.max_batch_body = max_batch_body
-        self.metrics = _Metrics(registry)
-        registry.register(_StateCollector(engine, audit))
+        self.metrics = ServiceMetrics(registry)
+        registry.register(StateCollector(engine, audit))
         self.stopping = False
         self.audit_failed_at: float | None = None
         self.openapi_bytes = orjson.dumps(openapi())
@@ -541,7 +422,7 @@ class _DecideFastPath:
 
 
 def _instrument(
-    name: str, handler: Callable[[Request], Awaitable[Response]], metrics: _Metrics
+    name: str, handler: Callable[[Request], Awaitable[Response]], metrics: ServiceMetrics
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a handler: latency and status per endpoint, and ApiError → its JSON answer."""
 
