@@ -161,10 +161,10 @@ def free_port() -> int:
 
 
 def start_server(
-    policy: Path, workers: int, audit: str | None, port: int
+    policy: Path, workers: int, audit: str | None, port: int, http: str = "auto"
 ) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "cxpolicy", "serve", "-p", str(policy), "--port", str(port),
-           "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
+           "--workers", str(workers), "--log-level", "warning", "--http", http]  # fmt: skip
     if audit:
         cmd += ["--audit", audit]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -230,7 +230,7 @@ def run_one(
 ) -> Row:  # fmt: skip
     port = free_port()
     audit_url = f"sqlite:///{tmp}/audit-{workers}-{time.monotonic_ns()}.db" if audit else None
-    proc = start_server(policy, workers, audit_url, port)
+    proc = start_server(policy, workers, audit_url, port, args.http)
     try:
         payloads = _payloads(port, requests)
         warm, e0, _ = load(port, payloads, max(4, workers * 4), 1.0, 1)  # every worker
@@ -284,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    p.add_argument(
+        "--http", choices=["auto", "h11", "httptools"], default="auto",
+        help="server HTTP parser (h11 + asyncio: what a plain install without httptools gets)",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     workload = generate(args.rules)
@@ -311,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
 
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if args.http == "h11":
+        http, loop = "h11", "asyncio"
     cpus = os.cpu_count()
     load1 = os.getloadavg()[0]
     print(f"\n{args.rules} rules, {len(requests)} distinct requests, {cpus} cores, "
