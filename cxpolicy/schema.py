@@ -343,7 +343,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "escalations", "GET", "/v1/escalations", "List escalations",
         {200: EscalationListModel, 400: ErrorModel, **_AUDIT}, admin=True, audit=True,
         query={"state": "open, assigned or resolved", "queue": "one queue",
-               "overdue": "`true`: only those past their due time"},
+               "overdue": "`true`: only those past their due time",
+               "limit": "at most this many (default 1000, at most 10000)"},
     ),
     Endpoint(
         "assign", "POST", "/v1/escalations/{escalation_id}/assign", "Assign an escalation",

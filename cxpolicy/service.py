@@ -282,13 +282,19 @@ class _Service:
             raise ApiError(400, "invalid_state", f"state must be one of {allowed}")
         queue = q.get("queue") or None
         overdue = _flag(q.get("overdue"))
+        try:
+            limit = int(q.get("limit") or 1000)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 10_000:
+            raise ApiError(400, "invalid_limit", "limit must be a whole number from 1 to 10000")
 
         def read() -> list[dict[str, Any]]:
             items = sink.overdue() if overdue else sink.escalations(state=state, queue=queue)
             if overdue:
                 items = [e for e in items if (state is None or e.state == state)
                          and (queue is None or e.queue == queue)]  # fmt: skip
-            return [e.to_dict() for e in items]
+            return [e.to_dict() for e in items[:limit]]
 
         items = await _audit_call(read)
         return _json({"escalations": items, "count": len(items)})

@@ -313,6 +313,10 @@ def test_audit_endpoint_errors(svc: Svc, tmp_path: Path) -> None:
         assert r.status_code == 400 and error_code(r) == "invalid_body", bad
     r = c.get("/v1/escalations", params={"state": "lost"}, headers=AUTH)
     assert r.status_code == 400 and error_code(r) == "invalid_state"
+    for limit in ("0", "x", "10001"):
+        r = c.get("/v1/escalations", params={"limit": limit}, headers=AUTH)
+        assert r.status_code == 400 and error_code(r) == "invalid_limit"
+    assert c.get("/v1/escalations", params={"limit": "1"}, headers=AUTH).json()["count"] <= 1
     engine = Engine([policy_dir(tmp_path)])
     with running_server(create_app(engine, admin_token=TOKEN)) as url:
         r = httpx.get(f"{url}/v1/escalations", headers=AUTH)
