@@ -168,12 +168,16 @@ class _Service:
         assert self.audit is not None
         audit = self.audit
         try:
-            await asyncio.gather(
-                *(
-                    audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
-                    for v, d in pairs
+            if len(pairs) == 1:  # the common case: no task to create
+                v, d = pairs[0]
+                await audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
+            else:
+                await asyncio.gather(
+                    *(
+                        audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
+                        for v, d in pairs
+                    )
                 )
-            )
         except Exception as exc:
             self.audit_failed_at = time.monotonic()
             self.metrics.audit_failures.inc(len(pairs))
