@@ -1,29 +1,35 @@
 """Analysis: the decision table of two policy revisions, as regions of the dimension space.
 
 Input: two `PolicySet`s, OLD and NEW (the same one twice gives a plain decision table).
-Output: `Region`s that partition every combination of dimension values exactly, each with the
-outcome (effect, redact set, escalation queues) each revision gives there; `diff()` keeps the
-regions whose outcome changes, merged into as few boxes as it can, for `cxpolicy diff`.
+Output: for one *aspect* of the outcome — the decision (effect, escalation queues, validity) or
+the masking of one data class — `Region`s that partition every combination of dimension values
+exactly, each with the value that aspect takes in each revision. `changes.py` keeps the regions
+where it differs and prints them for `cxpolicy diff`.
 
-Why regions and not sampling: the vocabulary is finite and declared, so "what does this
-change change?" has an exact answer, and a reviewer wants all of it. Why not the plain cross
-product: the core vocabulary alone has billions of combinations. So the space is refined
-lazily, like a decision diagram: start from one region covering everything and split it on
-one dimension at a time, only while a rule that could still change the outcome is undecided
-there. A plain dimension splits into classes of values that no such rule tells apart; a set
-dimension splits on one value's presence. Two prunings keep the tree small:
+Why regions and not sampling: the vocabulary is finite and declared, so "what does this change
+change?" has an exact answer, and a reviewer wants all of it. Why not the plain cross product:
+the core vocabulary alone has billions of combinations. So the space is refined lazily, like a
+decision diagram: start from one region holding everything and split it on one dimension at a
+time, only while a rule that could still change the aspect is undecided there. A plain
+dimension splits into classes of values no such rule tells apart; a set dimension splits on one
+value's presence. Two prunings keep the tree small:
 
-- a rule that cannot change a region's outcome (an `allow` where an unconditional `escalate`
-  already holds) is no reason to split it;
+- a rule that cannot change the aspect in a region (an `allow` where an unconditional
+  `escalate` holds; any rule but a `redact` naming the class, for a masking aspect) is no
+  reason to split it;
 - where both revisions hold the same rules (compared by meaning, not by id) and agree on
-  validity, the outcome is the same in both, and the region is not split at all.
+  validity, the aspect has the same value in both, and the region is not split at all.
+
+Why aspects: the redact set of a decision depends on which data classes are present, so one
+partition of whole outcomes would split on every subset of classes that some `redact` names.
+Each aspect alone depends on few rules, and a reviewer reads the changes aspect by aspect.
 
 Conditions (`when`/`unless`) are not analysed: each distinct condition list is a free variable,
 shared by both revisions when its text (and the attribute defaults it reads) is unchanged. It
 is true, false, or — where an `allow` rule and a stricter rule share it — "fails to evaluate"
-(LANGUAGE.md §5: the stricter rule then matches and the `allow` does not). A region's outcome
-is computed for every assignment, so a change that happens only when a condition goes one way
-is reported as depending on it.
+(LANGUAGE.md §5: the stricter rule then matches and the `allow` does not). A region's value is
+computed for every assignment, so a change that happens only when a condition goes one way is
+reported as depending on it.
 
 Limits: requests are assumed to carry every dimension; logically related conditions (`x` and
 `!x`) count as independent; dimensions are matched between revisions by name.
@@ -39,26 +45,29 @@ from typing import Any
 
 from cxpolicy.checker import CheckedConstraint
 from cxpolicy.compiler import CompiledRule
-from cxpolicy.decision import Decision
 from cxpolicy.effects import EFFECT_BY_SEVERITY, Effect, Style
 from cxpolicy.engine import PolicySet, condition_verdict
 from cxpolicy.vocabulary import DimensionDef
 
 __all__ = [
+    "DECISION",
+    "ERROR",
+    "FALSE",
+    "TRUE",
     "Axis",
     "Cell",
     "Cells",
-    "Outcome",
     "Region",
     "SideRule",
     "Space",
+    "Verdict",
     "activation",
     "assignment_for",
     "dimension_value",
-    "outcome_of",
     "partition",
 ]
 
+DECISION = "decision"  # the aspect of effect, queues and validity; any other aspect is a data class
 MAX_ASSIGNMENTS = 1024
 _F, _T, _U = 0, 1, 2
 FALSE, TRUE, ERROR = 0, 1, 2  # the states of a condition variable
@@ -94,49 +103,39 @@ def activation(policy: PolicySet, request: Mapping[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- outcomes
 @dataclass(frozen=True)
-class Outcome:
-    """What a decision obliges the caller to do: the part a diff compares."""
+class Verdict:
+    """The value of one aspect: for `decision` the effect, queues and validity; for a data
+    class the style it is masked with (None: not masked)."""
 
-    effect: Effect
-    redact: frozenset[tuple[str, Style]] = frozenset()
+    aspect: str
+    effect: Effect | None = None
     queues: frozenset[str] = frozenset()
     invalid: bool = False
+    style: Style | None = None
     default: bool = field(default=False, compare=False)
 
     def text(self) -> str:
-        out = self.effect.value
+        if self.aspect != DECISION:
+            return self.style.value if self.style is not None else "not masked"
+        out = self.effect.value if self.effect is not None else "?"
         if self.queues:
             out += " to " + ", ".join(sorted(self.queues))
-        out += " (invalid request)" if self.invalid else " (default)" if self.default else ""
-        if self.redact:
-            masks = ", ".join(f"{c}:{s.value}" for c, s in sorted(self.redact))
-            out += f" [{masks}]" if self.effect is Effect.REDACT else f" [redact {masks}]"
-        return out
+        return out + (" (invalid request)" if self.invalid else " (default)" if self.default else "")
+
+    def looser_than(self, other: Verdict) -> bool:
+        """Less strict: a lower effect, or the class masked less (or no longer masked)."""
+        if self.aspect == DECISION:
+            mine, theirs = self.effect or Effect.ESCALATE, other.effect or Effect.ESCALATE
+            return mine.severity < theirs.severity
+        if other.style is None:
+            return False
+        return self.style is None or self.style.strictness < other.style.strictness
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "effect": self.effect.value,
-            "redact": {c: s.value for c, s in sorted(self.redact)},
-            "escalate_to": sorted(self.queues),
-            "invalid": self.invalid,
-        }
-
-    def looser_than(self, other: Outcome) -> bool:
-        """Less strict: a lower effect, or a data class masked less (or no longer masked)."""
-        if self.effect.severity < other.effect.severity:
-            return True
-        mine = dict(self.redact)
-        return any(c not in mine or mine[c].strictness < s.strictness for c, s in other.redact)
-
-
-def outcome_of(d: Decision) -> Outcome:
-    return Outcome(
-        d.effect,
-        frozenset((r.data_class, r.style) for r in d.redact),
-        frozenset(d.escalate_to),
-        any(e.kind == "request" for e in d.errors),
-        d.default_applied,
-    )
+        if self.aspect != DECISION:
+            return {"masked": self.style.value if self.style is not None else None}
+        effect = self.effect.value if self.effect is not None else None
+        return {"effect": effect, "escalate_to": sorted(self.queues), "invalid": self.invalid}
 
 
 # ---------------------------------------------------------------------------------- space
@@ -149,7 +148,6 @@ class Axis:
     kind: str
     values: tuple[str, ...]
     valid: tuple[frozenset[str], frozenset[str]]  # per revision; every value if it lacks the axis
-    named: frozenset[str] = frozenset()  # set axis: values a rule names or one revision lacks
 
     @property
     def is_set(self) -> bool:
@@ -159,20 +157,26 @@ class Axis:
 @dataclass(frozen=True, slots=True)
 class Cell:
     """A region's extent on one axis: a class of values or, on a set axis, the values known
-    present (`values`) and known absent (`absent`); any other value may be either."""
+    present (`values`) and known absent (`absent`); any other value may be either — except
+    that, when `some` is not empty, at least one of its values is present (`d in [...]`: the
+    partition never makes such cells, merging its boxes for display does)."""
 
     values: frozenset[str]
     absent: frozenset[str] = frozenset()
+    some: frozenset[str] = frozenset()
 
 
 Cells = tuple[Cell, ...]
+Check = tuple[int, CheckedConstraint, frozenset[str]]  # axis, constraint, values it allows (plain)
 
 
 @dataclass(frozen=True)
 class SideRule:
+    """A rule as one aspect sees it: its checks on the axes and what it contributes."""
+
     rule: CompiledRule
-    checks: tuple[tuple[int, CheckedConstraint, frozenset[str]], ...]  # axis, constraint, allowed
-    fingerprint: tuple[Any, ...]  # the rule's meaning, without its id
+    checks: tuple[Check, ...]
+    fingerprint: tuple[Any, ...]  # the rule's meaning for this aspect, without its id
     cond_key: tuple[Any, ...] | None  # its condition list, as a free variable
 
     @property
@@ -182,15 +186,15 @@ class SideRule:
 
 @dataclass
 class Region:
-    """A box of the space on which each revision's outcome is fixed, per condition assignment."""
+    """A box of the space on which each revision's aspect is fixed, per condition assignment."""
 
     cells: Cells
     size: int
-    pruned: bool  # both revisions provably agree here; outcomes were not computed
+    pruned: bool  # both revisions provably agree here; nothing was computed
     variables: tuple[tuple[Any, ...], ...] = ()  # condition keys, in assignment order
-    domains: tuple[tuple[int, ...], ...] = ()  # states each variable can take here
+    domains: tuple[tuple[int, ...], ...] = ()  # the states each variable can take here
     on_error: tuple[int, ...] = ()  # the state an evaluation error amounts to, per variable
-    outcomes: dict[tuple[int, ...], tuple[Outcome, Outcome]] = field(default_factory=dict)
+    outcomes: dict[tuple[int, ...], tuple[Verdict, Verdict]] = field(default_factory=dict)
     matched: dict[tuple[int, ...], tuple[list[SideRule], list[SideRule]]] = field(default_factory=dict)
     maybe: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # ids undecided
     partial: bool = False  # too many conditions: only some assignments were enumerated
@@ -201,7 +205,7 @@ class Region:
 
 
 class Space:
-    """The union vocabulary of two revisions, and the rules of each mapped onto its axes."""
+    """The union vocabulary of two revisions, and each revision's rules mapped onto its axes."""
 
     def __init__(self, old: PolicySet, new: PolicySet):
         self.policies = (old, new)
@@ -215,29 +219,57 @@ class Space:
                 values += [v for v in (d.values if d else ()) if v not in values]
             valid = [frozenset(d.values) if d else frozenset(values) for d in defs]
             axes.append(Axis(name, first.path, first.kind, tuple(values), (valid[0], valid[1])))
-        self.index = {a.name: i for i, a in enumerate(axes)}
-        self.sides = (self._rules(old, axes), self._rules(new, axes))
-        for i, a in enumerate(axes):
-            if a.is_set:
-                named = {v for s in self.sides for r in s for k, c, _ in r.checks if k == i for v in c.values}
-                named |= a.valid[0] ^ a.valid[1]
-                axes[i] = Axis(a.name, a.path, a.kind, a.values, a.valid, frozenset(named))
         self.axes = tuple(axes)
+        self.index = {a.name: i for i, a in enumerate(axes)}
         self.data_axis = tuple(
             self.index[p.vocabulary.data_dimension.name] if p.vocabulary.data_dimension else None
             for p in self.policies
         )
+        self._rules: dict[str, tuple[list[SideRule], list[SideRule]]] = {}
 
-    def _rules(self, policy: PolicySet, axes: list[Axis]) -> list[SideRule]:
-        index = {a.name: i for i, a in enumerate(axes)}
-        common = [a.valid[0] & a.valid[1] for a in axes]
+    def aspects(self) -> list[str]:
+        """`decision`, then every data class some `redact` rule of either revision can mask."""
+        classes: set[str] = set()
+        for p in self.policies:
+            for r in p.rules:
+                if r.effect is Effect.REDACT:
+                    classes |= set(r.redact_classes if r.redact_classes is not None else r.implicit_classes)
+        k = next((k for k in self.data_axis if k is not None), None)
+        order = {v: i for i, v in enumerate(self.axes[k].values)} if k is not None else {}
+        return [DECISION, *sorted(classes, key=lambda c: (order.get(c, len(order)), c))]
+
+    def rules(self, aspect: str) -> tuple[list[SideRule], list[SideRule]]:
+        """Each revision's rules that can affect the aspect, with their meaning for it."""
+        if aspect not in self._rules:
+            self._rules[aspect] = (self._side_rules(0, aspect), self._side_rules(1, aspect))
+        return self._rules[aspect]
+
+    def _side_rules(self, side: int, aspect: str) -> list[SideRule]:
+        policy = self.policies[side]
+        common = [a.valid[0] & a.valid[1] for a in self.axes]
         attrs = policy.vocabulary.attributes
+        data = policy.vocabulary.data_dimension
         out = []
         for r in policy.rules:
-            checks = tuple(
-                (index[c.dimension.name], c, frozenset() if c.dimension.is_set else c.allowed())
+            checks: list[Check] = [
+                (self.index[c.dimension.name], c, frozenset() if c.dimension.is_set else c.allowed())
                 for c in r.checked.constraints
-            )
+            ]
+            if aspect == DECISION:
+                meaning: Any = (r.effect, r.queue if r.effect is Effect.ESCALATE else None)
+            else:
+                if r.effect is not Effect.REDACT:
+                    continue
+                if r.redact_classes is not None:
+                    if aspect not in r.redact_classes:
+                        continue
+                elif aspect in r.implicit_classes and data is not None:
+                    # An implicit list masks the class only when the request carries it.
+                    present = CheckedConstraint(data, "=", (aspect,), r.checked.span, f"{data.name} = {aspect}")
+                    checks.append((self.index[data.name], present, frozenset()))
+                else:
+                    continue
+                meaning = r.style
             shape = frozenset(
                 (k, c.op, frozenset(c.values)) if c.dimension.is_set else (k, "", allowed & common[k])
                 for k, c, allowed in checks
@@ -250,13 +282,7 @@ class Space:
                     for f in reads
                 )
                 key = (tuple((cc.kind, cc.text) for cc in r.conditions), defaults)
-            redact = (
-                (frozenset(r.redact_classes or ()), r.redact_classes is None, r.implicit_classes, r.style)
-                if r.effect is Effect.REDACT
-                else None
-            )
-            queue = r.queue if r.effect is Effect.ESCALATE else None
-            out.append(SideRule(r, checks, (shape, key, r.effect, redact, queue), key))
+            out.append(SideRule(r, tuple(checks), (shape, key, meaning), key))
         return out
 
     def top(self) -> Cells:
@@ -266,13 +292,17 @@ class Space:
         """How many value combinations the region holds (set axes: every subset of the rest)."""
         n = 1
         for a, cell in zip(self.axes, cells, strict=True):
-            n *= 2 ** (len(a.values) - len(cell.values) - len(cell.absent)) if a.is_set else len(cell.values)
+            if not a.is_set:
+                n *= len(cell.values)
+                continue
+            free = len(a.values) - len(cell.values) - len(cell.absent)
+            n *= 2**free - (2 ** (free - len(cell.some)) if cell.some else 0)
         return n
 
     def contains(self, cells: Cells, point: Sequence[Any]) -> bool:
         """Whether a point (a value per axis, a frozenset on set axes) lies in the region."""
         for a, cell, v in zip(self.axes, cells, point, strict=True):
-            if a.is_set and (not cell.values <= v or cell.absent & v):
+            if a.is_set and (not cell.values <= v or cell.absent & v or (cell.some and not cell.some & v)):
                 return False
             if not a.is_set and v not in cell.values:
                 return False
@@ -288,8 +318,10 @@ class Space:
     def constraints(self, cells: Cells) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for a, cell in zip(self.axes, cells, strict=True):
-            if a.is_set and (cell.values or cell.absent):
+            if a.is_set and (cell.values or cell.absent or cell.some):
                 out[a.name] = {"present": _ordered(a, cell.values), "absent": _ordered(a, cell.absent)}
+                if cell.some:
+                    out[a.name]["any_of"] = _ordered(a, cell.some)
             elif not a.is_set and len(cell.values) < len(a.values):
                 out[a.name] = {"in": _ordered(a, cell.values)}
         return out
@@ -303,6 +335,8 @@ def _ordered(a: Axis, values: Iterable[str]) -> list[str]:
 def _describe_cell(a: Axis, cell: Cell) -> list[str]:
     if a.is_set:
         out = [f"{a.name}={v}" for v in _ordered(a, cell.values)]
+        if cell.some:
+            out.append(f"{a.name} in [{','.join(_ordered(a, cell.some))}]")
         absent = _ordered(a, cell.absent)
         if len(absent) == 1:
             out.append(f"{a.name}!={absent[0]}")
@@ -351,13 +385,13 @@ class _View:
     certain: list[SideRule]  # constraints hold, no condition
     conditional: list[SideRule]  # constraints hold, conditions decide
     maybe: list[tuple[SideRule, list[int]]]  # constraints undecided: (rule, undecided axes)
-    base: Outcome | None = None
+    base: Verdict | None = None
 
     def prints(self) -> set[tuple[Any, ...]]:
         return {r.fingerprint for r in [*self.certain, *self.conditional, *(m for m, _ in self.maybe)]}
 
 
-def _view(space: Space, side: int, cells: Cells) -> _View:
+def _view(space: Space, aspect: str, side: int, cells: Cells) -> _View:
     undecided_axis = -1
     for k, (a, cell) in enumerate(zip(space.axes, cells, strict=True)):
         valid = a.valid[side]
@@ -375,7 +409,7 @@ def _view(space: Space, side: int, cells: Cells) -> _View:
     if undecided_axis >= 0:
         return _View(_U, undecided_axis, [], [], [])
     v = _View(_T, -1, [], [], [])
-    for r in space.sides[side]:
+    for r in space.rules(aspect)[side]:
         where: list[int] = []
         for k, c, allowed in r.checks:
             s = _constraint_status(space.axes[k], c, allowed, cells[k])
@@ -391,83 +425,66 @@ def _view(space: Space, side: int, cells: Cells) -> _View:
     return v
 
 
-def _relevant(space: Space, side: int, v: _View, r: SideRule, cells: Cells) -> bool:
-    """Could this rule, by matching, change the revision's outcome anywhere in the region?"""
+def _relevant(space: Space, aspect: str, side: int, v: _View, r: SideRule) -> bool:
+    """Could this rule, by matching, change the aspect anywhere in the region?"""
     if not v.certain:
         return True
     if v.base is None:
-        v.base = _combine(space, side, v.certain, cells)
-    base, rule = v.base, r.rule
-    if rule.severity > base.effect.severity:
+        v.base = _combine(space, aspect, side, v.certain)
+    rule = r.rule
+    if aspect != DECISION:
+        return v.base.style is None or rule.style.strictness > v.base.style.strictness
+    assert v.base.effect is not None
+    if rule.severity > v.base.effect.severity:
         return True
-    if rule.effect is Effect.ESCALATE:
-        return rule.queue is not None and rule.queue not in base.queues
-    if rule.effect is not Effect.REDACT:
-        return False
-    have = dict(base.redact)
-    k = space.data_axis[side]
-    classes: Iterable[str] = rule.redact_classes or ()
-    if rule.redact_classes is None and k is not None:
-        classes = rule.implicit_classes - cells[k].absent
-    return any(c not in have or have[c].strictness < rule.style.strictness for c in classes)
+    return rule.effect is Effect.ESCALATE and rule.queue is not None and rule.queue not in v.base.queues
 
 
-def _combine(space: Space, side: int, matched: Sequence[SideRule], cells: Cells) -> Outcome:
-    """The engine's combination (most restrictive wins) over rules that match everywhere."""
+def _combine(space: Space, aspect: str, side: int, matched: Sequence[SideRule]) -> Verdict:
+    """The engine's combination (most restrictive wins), for one aspect, over matching rules."""
+    if aspect != DECISION:
+        styles = [m.rule.style for m in matched]
+        return Verdict(aspect, style=max(styles, key=lambda s: s.strictness) if styles else None)
     policy = space.policies[side]
     if not matched:
-        default_queue = policy.default_queue if policy.default is Effect.ESCALATE else None
-        return Outcome(policy.default, queues=frozenset([default_queue] if default_queue else []), default=True)
-    k = space.data_axis[side]
-    present = cells[k].values if k is not None else frozenset()
-    styles: dict[str, Style] = {}
-    queues: set[str] = set()
-    for m in matched:
-        r = m.rule
-        if r.effect is Effect.REDACT:
-            classes = r.redact_classes if r.redact_classes is not None else r.implicit_classes & present
-            for c in classes:
-                if c not in styles or r.style.strictness > styles[c].strictness:
-                    styles[c] = r.style
-        elif r.effect is Effect.ESCALATE and r.queue is not None:
-            queues.add(r.queue)
-    top = max(m.rule.severity for m in matched)
-    return Outcome(EFFECT_BY_SEVERITY[top], frozenset(styles.items()), frozenset(queues))
+        queue = policy.default_queue if policy.default is Effect.ESCALATE else None
+        return Verdict(DECISION, policy.default, frozenset([queue] if queue else []), default=True)
+    queues = frozenset(
+        m.rule.queue for m in matched if m.rule.effect is Effect.ESCALATE and m.rule.queue is not None
+    )
+    return Verdict(DECISION, EFFECT_BY_SEVERITY[max(m.rule.severity for m in matched)], queues)
 
 
 # ----------------------------------------------------------------------------- refining
-def partition(space: Space, *, prune_equal: bool = True) -> Iterator[Region]:
-    """Every region of the space, exactly once. With `prune_equal`, a region both revisions
-    provably agree on comes back `pruned`, without outcomes, instead of being refined."""
+def partition(space: Space, aspect: str = DECISION, *, prune_equal: bool = True) -> Iterator[Region]:
+    """Every region of the space for one aspect, exactly once. With `prune_equal`, a region
+    both revisions provably agree on comes back `pruned`, without values, instead of refined."""
     stack: list[Cells] = [space.top()]
     while stack:
         cells = stack.pop()
-        views = (_view(space, 0, cells), _view(space, 1, cells))
-        if prune_equal and _agree(space, views):
+        views = (_view(space, aspect, 0, cells), _view(space, aspect, 1, cells))
+        if prune_equal and _agree(space, aspect, views):
             yield Region(cells, space.size(cells), True)
             continue
-        split = _choose_split(space, views, cells)
+        split = _choose_split(space, aspect, views)
         if split is None:
-            yield _leaf(space, views, cells)
+            yield _leaf(space, aspect, views, cells)
         else:
             stack.extend(reversed(_split(space, cells, *split)))
 
 
-def _agree(space: Space, views: tuple[_View, _View]) -> bool:
+def _agree(space: Space, aspect: str, views: tuple[_View, _View]) -> bool:
     a, b = views
     if _U in (a.valid, b.valid) or a.valid != b.valid:
         return False
-    if a.valid == _F:
-        return True
-    if a.prints() != b.prints():
-        return False
+    if a.valid == _F or a.prints() != b.prints():
+        return a.valid == _F
     pa, pb = space.policies
-    return bool(a.certain) or (pa.default, pa.default_queue) == (pb.default, pb.default_queue)
+    same_default = (pa.default, pa.default_queue) == (pb.default, pb.default_queue)
+    return aspect != DECISION or same_default or bool(a.certain)
 
 
-def _choose_split(
-    space: Space, views: tuple[_View, _View], cells: Cells
-) -> tuple[int, list[frozenset[str]]] | None:
+def _choose_split(space: Space, aspect: str, views: tuple[_View, _View]) -> tuple[int, list[frozenset[str]]] | None:
     """The axis to split next, and the value sets whose distinctions the split must keep.
 
     On a plain axis each value set is what one constraint allows; on a set axis, the values one
@@ -485,7 +502,7 @@ def _choose_split(
         if v.valid != _T:
             continue
         for r, axes in v.maybe:
-            if not _relevant(space, side, v, r, cells):
+            if not _relevant(space, aspect, side, v, r):
                 continue
             weight = 1000 if r.fingerprint not in prints[1 - side] else 1
             for k in axes:
@@ -493,18 +510,6 @@ def _choose_split(
                 wanted.setdefault(k, []).extend(
                     frozenset(c.values) if c.dimension.is_set else allowed for kk, c, allowed in r.checks if kk == k
                 )
-        data = space.data_axis[side]
-        if data is not None:  # a matching implicit redact whose classes are not all fixed yet
-            fixed = cells[data].values | cells[data].absent
-            open_ = {
-                c
-                for r in [*v.certain, *v.conditional]
-                if r.rule.effect is Effect.REDACT and r.rule.redact_classes is None
-                for c in r.rule.implicit_classes - fixed
-            }
-            if open_:
-                weights[data] = weights.get(data, 0) + 1
-                wanted.setdefault(data, []).append(frozenset(open_))
     if not weights:
         return None
     best = max(weights, key=lambda k: (weights[k], -k))
@@ -536,14 +541,14 @@ def _matches(r: SideRule, state: int) -> bool:
     return state == TRUE or (state == ERROR and r.rule.severity > 0)
 
 
-def _leaf(space: Space, views: tuple[_View, _View], cells: Cells) -> Region:
+def _leaf(space: Space, aspect: str, views: tuple[_View, _View], cells: Cells) -> Region:
     strictness: dict[tuple[Any, ...], set[bool]] = {}
     for v in views:
         for r in v.conditional:
             if r.cond_key is not None:
                 strictness.setdefault(r.cond_key, set()).add(r.rule.severity > 0)
     variables = tuple(strictness)
-    # An error is a third outcome only where it splits the rules sharing the condition.
+    # An error is a third state only where it splits the rules sharing the condition.
     domains = tuple((FALSE, TRUE, ERROR) if len(strictness[k]) == 2 else (FALSE, TRUE) for k in variables)
     on_error = tuple(ERROR if len(strictness[k]) == 2 else TRUE if True in strictness[k] else FALSE for k in variables)
     region = Region(cells, space.size(cells), False, variables, domains, on_error)
@@ -559,29 +564,29 @@ def _leaf(space: Space, views: tuple[_View, _View], cells: Cells) -> Region:
         n = len(variables)
         flips = [tuple(TRUE if i == j else FALSE for j in range(n)) for i in range(n)]
         assignments = [(FALSE,) * n, (TRUE,) * n, *flips, *(tuple(1 - x for x in f) for f in flips)]
+    invalid = Verdict(DECISION, Effect.ESCALATE, invalid=True) if aspect == DECISION else Verdict(aspect)
     for assignment in assignments:
         state = dict(zip(variables, assignment, strict=True))
-        pair: list[Outcome] = []
+        pair: list[Verdict] = []
         matched: list[list[SideRule]] = []
         for side, v in enumerate(views):
             m = [*v.certain, *(r for r in v.conditional if r.cond_key and _matches(r, state[r.cond_key]))]
             matched.append(m)
-            pair.append(Outcome(Effect.ESCALATE, invalid=True) if v.valid == _F else _combine(space, side, m, cells))
+            pair.append(invalid if v.valid == _F else _combine(space, aspect, side, m))
         region.outcomes[assignment] = (pair[0], pair[1])
         region.matched[assignment] = (matched[0], matched[1])
     return region
 
 
-def assignment_for(space: Space, region: Region, request: Mapping[str, Any]) -> tuple[int, ...]:
+def assignment_for(space: Space, aspect: str, region: Region, request: Mapping[str, Any]) -> tuple[int, ...]:
     """The state of each of a region's condition variables for one concrete request."""
     out: list[int] = []
     for key, on_error in zip(region.variables, region.on_error, strict=True):
-        for side, rules in enumerate(space.sides):
+        for side, rules in enumerate(space.rules(aspect)):
             r = next((r for r in rules if r.cond_key == key), None)
-            if r is None:
-                continue
-            ok, error = condition_verdict(r.rule, activation(space.policies[side], request))
-            # With an error the verdict is the fail-safe's, not the condition's value.
-            out.append(on_error if error is not None else TRUE if ok else FALSE)
-            break
+            if r is not None:
+                ok, error = condition_verdict(r.rule, activation(space.policies[side], request))
+                # With an error the verdict is the fail-safe's, not the condition's value.
+                out.append(on_error if error is not None else TRUE if ok else FALSE)
+                break
     return tuple(out)

@@ -14,18 +14,79 @@ A reviewer gating a pull request wants the first, and the second to see how much
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cxpolicy.analysis import ERROR, FALSE, TRUE, Cell, Cells, Outcome, Region, SideRule, Space, outcome_of, partition
-from cxpolicy.effects import Effect
+from cxpolicy.analysis import (
+    DECISION,
+    ERROR,
+    FALSE,
+    TRUE,
+    Cell,
+    Cells,
+    Region,
+    SideRule,
+    Space,
+    Verdict,
+    partition,
+)
+from cxpolicy.compiler import CompiledRule
+from cxpolicy.decision import Decision
+from cxpolicy.effects import Effect, Style
 from cxpolicy.engine import PolicySet
 from cxpolicy.requests import RequestLine
 
-__all__ = ["DECISION", "Change", "DiffReport", "Replay", "Transition", "diff", "replay"]
+__all__ = ["Change", "DiffReport", "Outcome", "Replay", "Transition", "diff", "outcome_of", "replay"]
 
 MAX_MERGE = 5000  # beyond this many changed boxes, print them as found rather than merge
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A whole decision as far as a diff cares: what it obliges the caller to do."""
+
+    effect: Effect
+    redact: frozenset[tuple[str, Style]] = frozenset()
+    queues: frozenset[str] = frozenset()
+    invalid: bool = False
+    default: bool = field(default=False, compare=False)
+
+    def project(self, aspect: str) -> Verdict:
+        if aspect == DECISION:
+            return Verdict(DECISION, self.effect, self.queues, self.invalid, default=self.default)
+        return Verdict(aspect, style=dict(self.redact).get(aspect))
+
+    def text(self) -> str:
+        out = self.project(DECISION).text()
+        if self.redact:
+            masks = ", ".join(f"{c}:{s.value}" for c, s in sorted(self.redact))
+            out += f" [{masks}]" if self.effect is Effect.REDACT else f" [redact {masks}]"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "effect": self.effect.value,
+            "redact": {c: s.value for c, s in sorted(self.redact)},
+            "escalate_to": sorted(self.queues),
+            "invalid": self.invalid,
+        }
+
+    def looser_than(self, other: Outcome) -> bool:
+        if self.effect.severity < other.effect.severity:
+            return True
+        mine = dict(self.redact)
+        return any(c not in mine or mine[c].strictness < s.strictness for c, s in other.redact)
+
+
+def outcome_of(d: Decision) -> Outcome:
+    return Outcome(
+        d.effect,
+        frozenset((r.data_class, r.style) for r in d.redact),
+        frozenset(d.escalate_to),
+        any(e.kind == "request" for e in d.errors),
+        d.default_applied,
+    )
 
 
 @dataclass(frozen=True)
@@ -58,9 +119,6 @@ class Transition:
         }
 
 
-DECISION = "decision"
-
-
 def _rule_word(r: str) -> str:
     return {"+": "+ rule ", "-": "- rule ", "~": "~ rule "}[r[0]] + r[1:]
 
@@ -86,7 +144,18 @@ class Change:
 
     @property
     def signature(self) -> tuple[Any, ...]:
-        return (self.aspect, self.transitions, self.partial)
+        """What must be equal for two boxes to merge: the rules named may differ (they are
+        joined), so one change made by different rules in different places reads as one."""
+        return (self.aspect, tuple((t.old, t.new, cond) for t, cond in self.transitions), self.partial)
+
+
+def _join(boxes: Sequence[Change], cells: Cells) -> Change:
+    first = boxes[0]
+    transitions = []
+    for i, (t, cond) in enumerate(first.transitions):
+        notes = list(dict.fromkeys(n for b in boxes for n in b.transitions[i][0].rules))
+        transitions.append((replace(t, rules=tuple(notes)), cond))
+    return replace(first, cells=cells, size=sum(b.size for b in boxes), transitions=tuple(transitions))
 
 
 @dataclass
@@ -134,116 +203,82 @@ class DiffReport:
 
 
 def diff(old: PolicySet, new: PolicySet, *, merge: bool = True) -> DiffReport:
-    """Every region of the dimension space where OLD and NEW decide differently."""
+    """Every region of the dimension space where OLD and NEW decide or mask differently."""
     space = Space(old, new)
     changes: list[Change] = []
     regions = 0
-    for region in partition(space):
-        regions += 1
-        if not region.pruned and region.changed:
-            changes.extend(_changes(space, region))
-    if merge and len(changes) <= MAX_MERGE:
-        changes = _merge(space, changes)
-    changes.sort(key=lambda c: (c.aspect != DECISION, c.aspect, _sort_key(space, c.cells)))
-    by_id = [{r.id: _as_written(r) for r in rules} for rules in space.sides]
+    for aspect in space.aspects():
+        found: list[Change] = []
+        for region in partition(space, aspect):
+            regions += 1
+            if not region.pruned and region.changed:
+                found.append(_change(space, aspect, region))
+        if merge and len(found) <= MAX_MERGE:
+            found = _merge(space, found)
+        changes += sorted(found, key=lambda c: _sort_key(space, c.cells))
+    by_id = [{r.id: _as_written(r) for r in p.rules} for p in space.policies]
     added = [i for i in by_id[1] if i not in by_id[0]]
     removed = [i for i in by_id[0] if i not in by_id[1]]
     modified = [i for i in by_id[0] if i in by_id[1] and by_id[0][i] != by_id[1][i]]
     return DiffReport(space, changes, space.size(space.top()), regions, added, removed, modified)
 
 
-def _as_written(r: SideRule) -> tuple[Any, ...]:
+def _as_written(r: CompiledRule) -> tuple[Any, ...]:
     """A rule as its author reads it: a rule whose text did not change is not "modified",
     even when a vocabulary change widens what `!=` accepts (the regions show that)."""
-    constraints = tuple(sorted((c.dimension.name, c.op, c.values) for c in r.rule.checked.constraints))
-    return (constraints, r.cond_key, *r.fingerprint[2:])
+    constraints = tuple(sorted((c.dimension.name, c.op, c.values) for c in r.checked.constraints))
+    conditions = tuple((c.kind, c.text) for c in r.conditions)
+    return (constraints, conditions, r.effect, r.queue, r.redact_classes, r.implicit_classes, r.style)
 
 
-def _changes(space: Space, region: Region) -> list[Change]:
-    per_aspect: dict[str, dict[Transition | None, list[tuple[int, ...]]]] = {}
+def _change(space: Space, aspect: str, region: Region) -> Change:
+    groups: dict[Transition | None, list[tuple[int, ...]]] = {}
     for assignment, (o, n) in region.outcomes.items():
-        found = dict(_transitions(region, assignment)) if o != n else {}
-        for aspect in (DECISION, *sorted({c for c, _ in o.redact | n.redact})):
-            per_aspect.setdefault(aspect, {}).setdefault(found.get(aspect), []).append(assignment)
+        t = _transition(aspect, region, assignment) if o != n else None
+        groups.setdefault(t, []).append(assignment)
     every = len(region.outcomes)
-    out: list[Change] = []
-    for aspect, groups in per_aspect.items():
-        pairs = [
-            (t, None if len(assignments) == every else _condition(space, region, assignments))
-            for t, assignments in groups.items()
-            if t is not None
-        ]
-        if pairs:
-            pairs.sort(key=lambda tc: (tc[1] or "", tc[0].text()))
-            out.append(Change(aspect, region.cells, region.size, tuple(pairs), region.partial))
-    return out
+    pairs = [
+        (t, None if len(assignments) == every else _condition(space, aspect, region, assignments))
+        for t, assignments in groups.items()
+        if t is not None
+    ]
+    pairs.sort(key=lambda tc: (tc[1] or "", tc[0].old, tc[0].new))
+    return Change(aspect, region.cells, region.size, tuple(pairs), region.partial)
 
 
-def _transitions(region: Region, assignment: tuple[int, ...]) -> list[tuple[str, Transition]]:
-    o, n = region.outcomes[assignment]
+def _transition(aspect: str, region: Region, assignment: tuple[int, ...]) -> Transition:
+    """The change at one condition assignment, with the rules that make it: `+id` now takes
+    part and did not, `-id` the reverse, `~id` matches in both but now decides otherwise."""
+    verdicts = region.outcomes[assignment]
     matched = region.matched[assignment]
-    out: list[tuple[str, Transition]] = []
-    if (o.effect, o.queues, o.invalid) != (n.effect, n.queues, n.invalid):
-        def decides(r: SideRule, outcome: Outcome) -> bool:
-            rule = r.rule
-            return rule.severity == outcome.effect.severity or (
-                rule.effect is Effect.ESCALATE and rule.queue is not None
-            )
 
-        notes = _notes(region, matched, (o, n), decides, lambda r: (r.rule.effect, r.rule.queue))
-        t = Transition(DECISION, _decision_text(o), _decision_text(n), notes, n.effect.severity < o.effect.severity)
-        out.append((DECISION, t))
-    old, new = dict(o.redact), dict(n.redact)
-    for c in sorted(old.keys() | new.keys()):
-        if old.get(c) == new.get(c):
-            continue
+    def takes_part(r: SideRule, v: Verdict) -> bool:
+        rule = r.rule
+        if aspect != DECISION:
+            return bool(rule.style == v.style)
+        severity = v.effect.severity if v.effect is not None else -1
+        return rule.severity == severity or (rule.effect is Effect.ESCALATE and rule.queue is not None)
 
-        def masks(r: SideRule, outcome: Outcome, c: str = c) -> bool:
-            rule = r.rule
-            if rule.effect is not Effect.REDACT:
-                return False
-            return c in (rule.redact_classes if rule.redact_classes is not None else rule.implicit_classes)
-
-        a, b = old.get(c), new.get(c)
-        loosens = a is not None and (b is None or b.strictness < a.strictness)
-        t = Transition(c, a.value if a else "not masked", b.value if b else "not masked",
-                       _notes(region, matched, (o, n), masks, lambda r: r.fingerprint[3]), loosens)
-        out.append((c, t))
-    return out
-
-
-def _notes(
-    region: Region,
-    matched: tuple[list[SideRule], list[SideRule]],
-    outcomes: tuple[Outcome, Outcome],
-    relevant: Callable[[SideRule, Outcome], bool],
-    meaning: Callable[[SideRule], Any],
-) -> tuple[str, ...]:
-    """`+id` for a rule that now takes part and did not, `-id` the reverse, `~id` for a rule
-    that matches in both but now decides differently."""
     found = [{r.id: r for r in m} for m in matched]
     notes: list[str] = []
     for side in (1, 0):
         for r in matched[side]:
-            if not relevant(r, outcomes[side]):
+            if not takes_part(r, verdicts[side]):
                 continue
             other = found[1 - side].get(r.id)
             if other is None and r.id not in region.maybe[1 - side]:
                 note = ("+" if side == 1 else "-") + r.id
-            elif other is not None and meaning(other) != meaning(r):
+            elif other is not None and other.fingerprint[2] != r.fingerprint[2]:
                 note = "~" + r.id
             else:
                 continue
             if note not in notes:
                 notes.append(note)
-    return tuple(notes)
+    o, n = verdicts
+    return Transition(aspect, o.text(), n.text(), tuple(notes), n.looser_than(o))
 
 
-def _decision_text(o: Outcome) -> str:
-    return Outcome(o.effect, frozenset(), o.queues, o.invalid, o.default).text()
-
-
-def _condition(space: Space, region: Region, assignments: list[tuple[int, ...]]) -> str:
+def _condition(space: Space, aspect: str, region: Region, assignments: list[tuple[int, ...]]) -> str:
     """In words, the condition outcomes under which a transition happens."""
     n = len(region.variables)
     fixed = [i for i in range(n) if len({a[i] for a in assignments}) == 1]
@@ -251,29 +286,34 @@ def _condition(space: Space, region: Region, assignments: list[tuple[int, ...]])
     for i in range(n):
         free *= 1 if i in fixed else len(region.domains[i])
     if region.partial or not fixed or len(assignments) != free:
-        names = ", ".join(_label(space, v) for v in region.variables)
+        names = ", ".join(_label(space, aspect, v) for v in region.variables)
         return f"for some outcomes of {names}"
-    return " and ".join(_state_text(space, region.variables[i], assignments[0][i]) for i in fixed)
+    return " and ".join(_state_text(space, aspect, region.variables[i], assignments[0][i]) for i in fixed)
 
 
-def _label(space: Space, key: tuple[Any, ...]) -> str:
+def _short(text: str, limit: int = 72) -> str:
+    """A condition as printed: long ones are cut (the rule id beside it leads to the full text)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label(space: Space, aspect: str, key: tuple[Any, ...]) -> str:
     conds: tuple[tuple[str, str], ...] = key[0]
-    ids = sorted({r.id for rules in space.sides for r in rules if r.cond_key == key})
-    return f"{', '.join(f'`{k} {t}`' for k, t in conds)} [{', '.join(ids)}]"
+    ids = sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key == key})
+    return f"{', '.join(f'`{k} {_short(t)}`' for k, t in conds)} [{', '.join(ids)}]"
 
 
-def _state_text(space: Space, key: tuple[Any, ...], state: int) -> str:
+def _state_text(space: Space, aspect: str, key: tuple[Any, ...], state: int) -> str:
     """A condition variable's state in the author's words: `if context.amount <= 500`."""
     conds: tuple[tuple[str, str], ...] = key[0]
-    ids = sorted({r.id for rules in space.sides for r in rules if r.cond_key == key})
+    ids = sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key == key})
     where = f" [{', '.join(ids)}]"
     if state == ERROR:
-        return f"if {' / '.join(f'`{t}`' for _, t in conds)} fails to evaluate{where}"
+        return f"if {' / '.join(f'`{_short(t)}`' for _, t in conds)} fails to evaluate{where}"
     if len(conds) == 1:  # TRUE means the rule's condition lets it match
         kind, text = conds[0]
         holds = state == TRUE if kind == "when" else state == FALSE
-        return f"{'if' if holds else 'unless'} `{text}`{where}"
-    clauses = ", ".join(f"{k} {t}" for k, t in conds)
+        return f"{'if' if holds else 'unless'} `{_short(text)}`{where}"
+    clauses = ", ".join(f"{k} {_short(t)}" for k, t in conds)
     return f"{'if' if state == TRUE else 'unless'} the conditions hold ({clauses}){where}"
 
 
@@ -292,8 +332,7 @@ def _merge(space: Space, changes: list[Change]) -> list[Change]:
                     merged.extend(group)
                 elif not axis.is_set:
                     values = frozenset().union(*(g.cells[k].values for g in group))
-                    cells = (*group[0].cells[:k], Cell(values), *group[0].cells[k + 1 :])
-                    merged.append(replace(group[0], cells=cells, size=sum(g.size for g in group)))
+                    merged.append(_join(group, (*group[0].cells[:k], Cell(values), *group[0].cells[k + 1 :])))
                     progress = True
                 else:
                     joined = _merge_set(group, k)
@@ -304,31 +343,54 @@ def _merge(space: Space, changes: list[Change]) -> list[Change]:
 
 
 def _merge_set(group: list[Change], k: int) -> list[Change]:
-    """Two boxes whose set cells differ only in one value being present vs absent join into
-    one box where that value is free."""
+    """Join boxes whose cells on set axis k together make one cell (see `_union`)."""
     items = list(group)
     i = 0
     while i < len(items):
-        a = items[i].cells[k]
         for j in range(i + 1, len(items)):
-            b = items[j].cells[k]
-            flipped = a.values ^ b.values
-            if len(flipped) == 1 and flipped == a.absent ^ b.absent:
-                cell = Cell(a.values & b.values, a.absent & b.absent)
-                cells = (*items[i].cells[:k], cell, *items[i].cells[k + 1 :])
-                items[i] = replace(items[i], cells=cells, size=items[i].size + items[j].size)
+            cell = _union(items[i].cells[k], items[j].cells[k])
+            if cell is not None:
+                items[i] = _join([items[i], items[j]], (*items[i].cells[:k], cell, *items[i].cells[k + 1 :]))
                 del items[j]
+                i = -1  # a bigger box may now join one seen before
                 break
-        else:
-            i += 1
+        i += 1
     return items
+
+
+def _union(a: Cell, b: Cell) -> Cell | None:
+    """One set cell equal to the union of two, for the shapes the partition's splits leave:
+
+    - a flip: `x present` ∪ `x absent` (all else equal) leaves x free;
+    - a decision-list step: `some of S1 present` ∪ `all of S1 absent, some of S2 present` is
+      `some of S1 ∪ S2 present` (a cell with no `some` reads `x present` as `some of {x}`).
+    """
+    for one, two in ((a, b), (b, a)):
+        for x in one.values & two.absent:
+            flipped = (one.values - {x}, one.absent | {x}, one.some)
+            if flipped == (two.values, two.absent, two.some) and x not in one.some:
+                return Cell(two.values, one.absent, one.some)
+        for p1, s1 in _some_forms(one):
+            if one.absent & s1 or two.absent != one.absent | s1:
+                continue
+            for p2, s2 in _some_forms(two):
+                if p1 == p2 and not s1 & s2:
+                    return Cell(p1, one.absent, s1 | s2)
+    return None
+
+
+def _some_forms(c: Cell) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """The ways to read a cell as (values present, some of these present)."""
+    if c.some:
+        return [(c.values, c.some)]
+    return [(c.values - {x}, frozenset({x})) for x in c.values]
 
 
 def _sort_key(space: Space, cells: Cells) -> tuple[Any, ...]:
     key: list[Any] = []
     for a, cell in zip(space.axes, cells, strict=True):
         order = {v: i for i, v in enumerate(a.values)}
-        key.append((sorted(order[v] for v in cell.values), sorted(order[v] for v in cell.absent)))
+        key.append((sorted(order[v] for v in cell.values | cell.some), sorted(order[v] for v in cell.absent)))
     return tuple(key)
 
 
@@ -351,7 +413,3 @@ def replay(
         if len(out.examples) < examples:
             out.examples.append((item.line, o, n))
     return out
-
-
-def describe_rules(ids: Sequence[str]) -> str:
-    return ", ".join(ids) if ids else "none"

@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxpolicy.analysis import Outcome, Region, Space, activation, assignment_for, outcome_of, partition
-from cxpolicy.changes import DECISION, diff
+from cxpolicy.analysis import DECISION, Region, Space, activation, assignment_for, partition
+from cxpolicy.changes import Outcome, diff, outcome_of
 from cxpolicy.engine import PolicySet, condition_verdict
 from cxpolicy.loader import load_text
 
-EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "40"))
 
 VOCAB = """
 dimension action: {a, b, c}
@@ -121,32 +121,33 @@ def locate(space: Space, regions: list[Region], point: tuple[Any, ...]) -> Regio
 
 def check_partition(old: PolicySet, new: PolicySet, *, prune: bool) -> None:
     space = Space(old, new)
-    regions = list(partition(space, prune_equal=prune))
-    assert sum(r.size for r in regions) == space.size(space.top())
+    decided = {}
     for point in points(space):
-        region = locate(space, regions, point)
-        for context in CONTEXTS:
+        for i, context in enumerate(CONTEXTS):
             req = request(space, point, context)
-            actual = (outcome_of(old.decide(req)), outcome_of(new.decide(req)))
-            if region.pruned:
-                assert actual[0] == actual[1], (space.describe(region.cells), req)
-            else:
-                assert region.outcomes[assignment_for(space, region, req)] == actual, (
-                    space.describe(region.cells),
-                    req,
-                )
+            decided[point, i] = (req, outcome_of(old.decide(req)), outcome_of(new.decide(req)))
+    for aspect in space.aspects():
+        regions = list(partition(space, aspect, prune_equal=prune))
+        assert sum(r.size for r in regions) == space.size(space.top())
+        for point in points(space):
+            region = locate(space, regions, point)
+            for i in range(len(CONTEXTS)):
+                req, o, n = decided[point, i]
+                actual = (o.project(aspect), n.project(aspect))
+                if region.pruned:
+                    assert actual[0] == actual[1], (aspect, space.describe(region.cells), req)
+                else:
+                    got = region.outcomes[assignment_for(space, aspect, region, req)]
+                    assert got == actual, (aspect, space.describe(region.cells), req)
 
 
 def aspects(o: Outcome, n: Outcome) -> dict[str, tuple[str, str]]:
     """What changed at one point, per aspect, in the texts the diff prints."""
     out: dict[str, tuple[str, str]] = {}
-    if (o.effect, o.queues, o.invalid) != (n.effect, n.queues, n.invalid):
-        strip = lambda x: Outcome(x.effect, frozenset(), x.queues, x.invalid, x.default).text()  # noqa: E731
-        out[DECISION] = (strip(o), strip(n))
-    a, b = dict(o.redact), dict(n.redact)
-    for c in a.keys() | b.keys():
-        if a.get(c) != b.get(c):
-            out[c] = (a[c].value if c in a else "not masked", b[c].value if c in b else "not masked")
+    for aspect in {DECISION, *(c for c, _ in o.redact | n.redact)}:
+        a, b = o.project(aspect), n.project(aspect)
+        if a != b:
+            out[aspect] = (a.text(), b.text())
     return out
 
 
@@ -197,19 +198,24 @@ rule mask { match data_class in [pan, cvv]
 """
 
 
-def test_same_policy_prunes_to_one_region() -> None:
+def test_same_policy_prunes_to_one_region_per_aspect() -> None:
     p = load_text(POLICY)
-    regions = list(partition(Space(p, p)))
-    assert len(regions) == 1 and regions[0].pruned
+    space = Space(p, p)
+    assert space.aspects() == [DECISION, "pan", "cvv"]
+    for aspect in space.aspects():
+        regions = list(partition(space, aspect))
+        assert len(regions) == 1 and regions[0].pruned
     assert diff(p, p).changes == []
 
 
 def test_decision_table_without_pruning_is_exact_and_small() -> None:
     p = load_text(POLICY)
     space = Space(p, p)
-    regions = list(partition(space, prune_equal=False))
-    # action=a × actor=ai splits, risk splits at med, pan/cvv presence: far fewer than 3*2*3*8.
+    regions = list(partition(space, DECISION, prune_equal=False))
+    # action=a × actor=ai, risk at med, pan/cvv presence for the redact: fewer than 3*2*3*8 boxes.
     assert len(regions) < 3 * 2 * 3 * 8
+    # The masking of `pan` depends on its presence alone.
+    assert len(list(partition(space, "pan", prune_equal=False))) == 2
     check_partition(p, p, prune=False)
 
 
@@ -282,3 +288,32 @@ rule small_ok { match action = a
         ),
     }
     check_diff(old, new)
+
+
+def test_set_cell_union_is_exact() -> None:
+    """`_union` (which merges boxes for display) returns a cell only when it is the union.
+
+    Exhaustive over four values, each present, absent, free, or one of the `some` values.
+    """
+    from cxpolicy.analysis import Cell
+    from cxpolicy.changes import _union
+
+    values = ("a", "b", "c", "d")
+    subsets = [frozenset(c) for n in range(5) for c in itertools.combinations(values, n)]
+    cells = []
+    for roles in itertools.product("pafs", repeat=len(values)):
+        pick = {r: frozenset(v for v, x in zip(values, roles, strict=True) if x == r) for r in "pas"}
+        if len(pick["s"]) != 1:  # a one-value `some` is written as present
+            cells.append(Cell(pick["p"], pick["a"], pick["s"]))
+
+    def members(c: Cell) -> frozenset[frozenset[str]]:
+        return frozenset(s for s in subsets if c.values <= s and not c.absent & s and (not c.some or c.some & s))
+
+    joined = 0
+    for x in cells:
+        for y in cells:
+            z = _union(x, y)
+            if z is not None:
+                joined += 1
+                assert members(z) == members(x) | members(y), (x, y, z)
+    assert joined > 500  # the shapes the partition leaves do join

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cxpolicy.analysis import outcome_of
-from cxpolicy.changes import replay
+from cxpolicy.changes import outcome_of, replay
 from cxpolicy.cli import main
 from cxpolicy.loader import load
 from cxpolicy.requests import iter_requests

@@ -18,7 +18,8 @@ from typing import IO, Any, NoReturn
 import click
 import orjson
 
-from cxpolicy.changes import DECISION, Change, DiffReport, diff, replay
+from cxpolicy.analysis import DECISION
+from cxpolicy.changes import Change, DiffReport, diff, replay
 from cxpolicy.cli import ExitCode
 from cxpolicy.commands._common import pack_option, use_color
 from cxpolicy.engine import PolicySet
