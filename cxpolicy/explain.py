@@ -264,11 +264,12 @@ def _search(
                 if d.effect.severity < top and not d.errors:
                     found.append(Counterfactual((a, b), d))
     found.sort(key=lambda cf: (any(c.path == what for c in cf.changes), len(cf.changes),
-                               any(c.path not in relevant for c in cf.changes), sum(c.cost for c in cf.changes)))
+                               any(c.path not in relevant for c in cf.changes), sum(c.cost for c in cf.changes),
+                               cf.decision.effect.severity))
     seen: set[tuple[Any, ...]] = set()
     unique: list[Counterfactual] = []
-    for cf in found:  # one per field (and outcome): the nearest value says it best
-        key = (tuple(c.path for c in cf.changes), cf.decision.effect)
+    for cf in found:  # one per field: the nearest value, then the loosest outcome, says it best
+        key = tuple(c.path for c in cf.changes)
         if key not in seen:
             seen.add(key)
             unique.append(cf)
