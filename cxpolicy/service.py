@@ -53,7 +53,7 @@ from cxpolicy.decision import Decision
 from cxpolicy.reload import Engine
 from cxpolicy.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
-from cxpolicy.service_metrics import ServiceMetrics, StateCollector
+from cxpolicy.service_metrics import ServiceMetrics, StateCollector, exposition_registry
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -117,7 +117,9 @@ class _Service:
         self.max_batch = max_batch
         self.max_batch_body = max_batch_body
         self.metrics = ServiceMetrics(registry)
-        registry.register(StateCollector(engine, audit))
+        state = StateCollector(engine, audit)
+        registry.register(state)
+        self.exposition = exposition_registry(registry, state)
         self.stopping = False
         self.audit_failed_at: float | None = None
         self.openapi_bytes = orjson.dumps(openapi())
@@ -235,7 +237,7 @@ class _Service:
         return _json({"status": "ok", "revision": self.engine.revision, "audit": audit})
 
     async def metrics_text(self, request: Request) -> Response:
-        data = await run_in_threadpool(generate_latest, self.metrics.registry)
+        data = await run_in_threadpool(generate_latest, self.exposition)
         return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:

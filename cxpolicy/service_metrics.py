@@ -13,6 +13,7 @@ escalation count is a query run only when someone asks for it. docs/service.md l
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +25,7 @@ from cxpolicy.audit import AuditSink
 from cxpolicy.decision import Decision
 from cxpolicy.reload import Engine
 
-__all__ = ["LATENCY_BUCKETS", "ServiceMetrics", "StateCollector"]
+__all__ = ["LATENCY_BUCKETS", "ServiceMetrics", "StateCollector", "exposition_registry"]
 
 log = logging.getLogger("cxpolicy.service")
 
@@ -146,3 +147,22 @@ class StateCollector(Collector):
             "cxpolicy_audit_commits", "Audit transactions committed (group commits).", stats.batches
         )
         yield CounterMetricFamily("cxpolicy_audit_writes", "Audit operations committed.", stats.ops)
+
+
+def exposition_registry(app_registry: CollectorRegistry, state: Collector) -> CollectorRegistry:
+    """The registry `/metrics` serves.
+
+    One process: the app's own. Under `cxpolicy serve --workers N`, which points every worker
+    at one `PROMETHEUS_MULTIPROC_DIR`, a scrape reaches one worker but must count all of
+    them: prometheus-client's multiprocess collector sums every worker's counters and
+    histograms from their files, and the policy and audit state comes from the worker that
+    answered (workers reload the same files on their own, so they agree within moments).
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return app_registry
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(state)
+    return registry

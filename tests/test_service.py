@@ -425,6 +425,13 @@ def test_serve_command(tmp_path: Path, workers: int) -> None:
         seen = {httpx.post(f"{url}/v1/decide", json=REQUEST).json()["escalate_to"][0]
                 for _ in range(10)}  # fmt: skip
         assert seen == {"desk-1"}
+        for _ in range(4):  # whichever worker answers the scrape counts every worker's decisions
+            text = httpx.get(f"{url}/metrics").text
+            counted = sum(
+                s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                if s.name == "cxpolicy_decisions_total" and s.labels.get("rule") == "svc.refunds"
+            )  # fmt: skip
+            assert counted >= 10, text
         assert httpx.post(f"{url}/v1/policy/reload", headers=AUTH).status_code == 200
         write_atomic(d / "rules.cxp", rules_v(5))  # every worker watches and reloads
         wait_for(lambda: all(httpx.post(f"{url}/v1/decide", json=REQUEST).json()["escalate_to"]

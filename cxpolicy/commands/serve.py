@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -225,12 +227,21 @@ def _run_workers(workers: int, options: dict[str, Any]) -> None:
         click.echo(f"cxpolicy serve: cannot bind {options['host']}:{options['port']}: {exc}", err=True)
         sys.exit(1)
     sock.set_inheritable(True)
+    # Every worker writes its metrics where the others can read them, so that /metrics, which
+    # reaches one worker, reports all of them (cxpolicy.service_metrics.exposition_registry).
+    # A fresh directory per start: files left from an earlier run would be counted again.
+    own_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="cxpolicy-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
         Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def _engine_or_exit(
