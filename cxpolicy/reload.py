@@ -298,7 +298,11 @@ class Engine:
             target=self._debounce_loop, name="cxpolicy-reload", daemon=True
         )
         self._thread.start()
-        observer.start()
+        try:
+            observer.start()  # fails e.g. when the inotify watch limit is reached
+        except Exception:
+            self.close()
+            raise
         self._observer = observer
         log.info("watching %s for policy changes", ", ".join(self.paths))
 
