@@ -1,26 +1,51 @@
 """Reading requests from the outside world (CLI files, stdin, HTTP bodies) safely.
 
-JSON is parsed strictly: duplicate keys, NaN/Infinity and nesting deeper than `MAX_DEPTH` are
-rejected, because each lets two readers of the same bytes see different requests (a
-duplicate key is a classic way to smuggle a second value past a validator). A rejected input
-becomes an `escalate` decision with a clear error, never an exception.
+JSON is parsed strictly: duplicate keys, NaN/Infinity and lone UTF-16 surrogates (`"\\ud800"`)
+are rejected, because each lets two readers of the same bytes see different requests (a
+duplicate key is a classic way to smuggle a second value past a validator; a lone surrogate
+is not a Unicode character, and strict encoders such as orjson refuse to write it back). The
+size, the nesting depth and the items per container are bounded (`cxpolicy.limits`), which
+is what bounds the work of every later stage. A rejected input becomes an `escalate`
+decision with a clear error (`BadRequest.kind`: `request`, or `limit` for a resource limit),
+never an exception.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_REQUEST_BYTES", "BadRequest", "RequestLine", "iter_requests", "parse_request"]
+from cxpolicy.limits import MAX_CONTAINER_ITEMS, MAX_DEPTH, MAX_REQUEST_BYTES
 
-MAX_REQUEST_BYTES = 1024 * 1024
-MAX_DEPTH = 32
+__all__ = [
+    "MAX_CONTAINER_ITEMS",
+    "MAX_DEPTH",
+    "MAX_REQUEST_BYTES",
+    "BadRequest",
+    "RequestLine",
+    "iter_requests",
+    "parse_request",
+]
+
+# A surrogate code point in decoded text is always a lone one: JSON's escaped pairs decode to
+# one astral character, and valid UTF-8 cannot encode a surrogate at all.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class BadRequest(ValueError):
-    """The bytes are not an acceptable JSON document; the message says why."""
+    """The bytes are not an acceptable JSON document; the message says why.
+
+    `kind` is `limit` when a resource limit was exceeded (size, depth, items), else `request`:
+    the decision's error kind, so a caller can tell an oversized input from a malformed one.
+    """
+
+    def __init__(self, message: str, kind: str = "request") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,38 +61,63 @@ def _no_constants(name: str) -> Any:
     raise BadRequest(f"`{name}` is not valid JSON (numbers must be finite)")
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth, stopping early once past `limit` (iterative: no recursion limit games)."""
-    deepest = 0
+def _check_shape(value: Any, max_depth: int, max_items: int, surrogates: bool) -> None:
+    """Depth, items per container and (when `surrogates`) lone surrogates, in one walk.
+
+    Iterative (no recursion-limit games) and stopping at the first violation. The top-level
+    container is exempt from `max_items`: it is the request object itself, or a batch whose
+    length the service checks against its own limit.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         v, d = stack.pop()
-        if d > deepest:
-            deepest = d
-            if deepest > limit:
-                return deepest
+        if d > max_depth:
+            raise BadRequest(f"request nests deeper than {max_depth} levels", "limit")
         if isinstance(v, dict):
+            if d > 1 and len(v) > max_items:
+                raise BadRequest(f"an object in the request has {len(v)} members; the limit is {max_items}", "limit")
+            if surrogates and any(_SURROGATE.search(k) for k in v):
+                raise _lone_surrogate()
             stack.extend((x, d + 1) for x in v.values())
         elif isinstance(v, list):
+            if d > 1 and len(v) > max_items:
+                raise BadRequest(f"an array in the request has {len(v)} items; the limit is {max_items}", "limit")
             stack.extend((x, d + 1) for x in v)
-    return deepest
+        elif surrogates and isinstance(v, str) and _SURROGATE.search(v):
+            raise _lone_surrogate()
 
 
-def parse_request(data: str | bytes, *, max_bytes: int = MAX_REQUEST_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+def _lone_surrogate() -> BadRequest:
+    return BadRequest("request contains a lone UTF-16 surrogate (such as `\\ud800`), which is not a Unicode character")
+
+
+def parse_request(
+    data: str | bytes,
+    *,
+    max_bytes: int = MAX_REQUEST_BYTES,
+    max_depth: int = MAX_DEPTH,
+    max_items: int = MAX_CONTAINER_ITEMS,
+) -> Any:
     """One JSON value, strictly. Raises BadRequest with a message fit for a decision's errors."""
-    size = len(data.encode() if isinstance(data, str) else data)
-    if size > max_bytes:
-        raise BadRequest(f"request is {size} bytes; the limit is {max_bytes}")
+    if isinstance(data, str):
+        # Text read with errors="surrogateescape" (a CLI's stdin) may hold lone surrogates;
+        # they are counted, then refused, rather than crashing the encoder.
+        raw = data.encode("utf-8", "surrogatepass")
+        surrogates = _SURROGATE.search(data) is not None or _SURROGATE_ESCAPE.search(raw) is not None
+    else:
+        raw = data
+        surrogates = _SURROGATE_ESCAPE.search(data) is not None
+    if len(raw) > max_bytes:
+        raise BadRequest(f"request is {len(raw)} bytes; the limit is {max_bytes}", "limit")
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except BadRequest:
         raise
     except RecursionError:
-        raise BadRequest(f"request nests deeper than {max_depth} levels") from None
+        raise BadRequest(f"request nests deeper than {max_depth} levels", "limit") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"not valid JSON: {exc}") from None
-    if _depth(value, max_depth) > max_depth:
-        raise BadRequest(f"request nests deeper than {max_depth} levels")
+    _check_shape(value, max_depth, max_items, surrogates)
     return value
 
 
@@ -76,6 +126,7 @@ class RequestLine:
     line: int
     value: Any
     error: str | None
+    kind: str = "request"  # the error's kind: `request`, or `limit` for a resource limit
 
 
 def _is_complete_json(line: str) -> bool:
@@ -98,10 +149,10 @@ def iter_requests(text: str) -> Iterator[RequestLine]:
             return
         except BadRequest as whole:
             if not _is_complete_json(lines[0][1]):
-                yield RequestLine(lines[0][0], None, str(whole))
+                yield RequestLine(lines[0][0], None, str(whole), whole.kind)
                 return
     for n, line in lines:
         try:
             yield RequestLine(n, parse_request(line), None)
         except BadRequest as exc:
-            yield RequestLine(n, None, f"line {n}: {exc}")
+            yield RequestLine(n, None, f"line {n}: {exc}", exc.kind)
