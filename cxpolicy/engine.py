@@ -28,6 +28,7 @@ from cxpolicy.decision import (
 )
 from cxpolicy.effects import EFFECT_BY_SEVERITY, Effect, Style
 from cxpolicy.index import DimensionIndex, RuleIndex
+from cxpolicy.limits import MAX_SET_VALUES
 from cxpolicy.source import Diagnostic, SourceFile
 from cxpolicy.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_matches
 
@@ -215,6 +216,16 @@ class PolicySet:
                     DecisionError(
                         "request",
                         f"`{d.path_text}` must be a list of {d.name} values; got {_json_kind(value)}",
+                        field=d.path_text,
+                    )
+                )
+                continue
+            if len(value) > MAX_SET_VALUES:  # each unknown value costs a did-you-mean search
+                errors = errors or []
+                errors.append(
+                    DecisionError(
+                        "limit",
+                        f"`{d.path_text}` lists {len(value)} values; the limit is {MAX_SET_VALUES}",
                         field=d.path_text,
                     )
                 )
