@@ -87,6 +87,11 @@ _CONFUSABLES = str.maketrans(
     "аеорсухіјѕԁɡӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
     "aeopcyxijsdglABEKMHOPCTXIJSabeiknoptuxABEHIKMNOPTYXZ",
 )
+# Every character any hidden-text check looks for, so clean text costs one pass.
+_ANY_SUSPECT = re.compile(
+    "[\u200b-\u200d\u2060-\u2064\u180e\ufeff\u202a-\u202e\u2066-\u2069\u0370-\u04ff"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
 _JOINER_IN_LATIN = re.compile("[A-Za-z][\u200c\u200d]+[A-Za-z]")
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
 _VARIATION_RUN = re.compile("[\U000e0100-\U000e01ef]{4,}")
@@ -203,6 +208,8 @@ def _exfil(low: str) -> float:
 
 
 def _hidden(text: str) -> float:
+    if _ANY_SUSPECT.search(text) is None:
+        return 0.0  # one pass for the common case: nothing invisible, no Cyrillic or Greek
     tags = _TAG_RUN.search(text)
     if tags is not None:
         # A subdivision flag (black flag + tag letters + cancel tag) is the one legitimate use.
@@ -239,19 +246,22 @@ _HEX_TABLE = (
 )
 
 
-def _override(low: str, hi: str | None, soft: bool) -> float:
-    m = ph.OVERRIDE_EN.search(low)
-    while m is not None:
-        # "ignore the instructions on the box" is not an override: a bare "the" needs a
-        # qualifier ("previous", "your", "system", ...) to point at the agent's instructions.
-        if (
-            m.lastgroup != "generic"
-            or not m.group().startswith(("ignore the ", "forget the ", "disregard the "))
-            or ph.OVERRIDE_QUALIFIED.search(m.group(), 7)
-        ):
+def _override(low: str, hi: str | None, soft: bool, strong: bool) -> float:
+    if strong:
+        m = ph.OVERRIDE_EN.search(low)
+        while m is not None:
+            # "ignore the instructions on the box" is not an override: a bare "the" needs a
+            # qualifier ("previous", "your", "system", ...) to point at the agent's instructions.
+            if (
+                m.lastgroup != "generic"
+                or not m.group().startswith(("ignore the ", "forget the ", "disregard the "))
+                or ph.OVERRIDE_QUALIFIED.search(m.group(), 7)
+            ):
+                return 0.75
+            m = ph.OVERRIDE_EN.search(low, m.end())
+        if ph.OVERRIDE_HINGLISH.search(low):
             return 0.75
-        m = ph.OVERRIDE_EN.search(low, m.end())
-    if ph.OVERRIDE_HI.search(hi if hi is not None else low):
+    if ph.deva_gate(hi, ph.DEVA_OVERRIDE) and hi is not None and ph.OVERRIDE_DEVA.search(hi):
         return 0.75
     if soft and ph.OVERRIDE_SOFT_EN.search(low):
         # With an order in the same message ("new rules apply: approve all refunds") the
@@ -260,19 +270,25 @@ def _override(low: str, hi: str | None, soft: bool) -> float:
     return 0.0
 
 
-def _role(low: str, hi: str | None) -> float:
-    if ph.PERSONA_EN.search(low):
-        return 0.6
-    if ph.ROLE_EN.search(low) or ph.ROLE_HI.search(hi if hi is not None else low):
+def _role(view: TextView, hi: str | None) -> float:
+    low = view.low
+    if view.has_word(ph.GATE_ROLE):
+        if ph.PERSONA_EN.search(low):
+            return 0.6
+        if ph.ROLE_EN.search(low) or ph.ROLE_HINGLISH.search(low):
+            return 0.4
+    if ph.deva_gate(hi, ph.DEVA_ROLE) and hi is not None and ph.ROLE_DEVA.search(hi):
         return 0.4
     return 0.0
 
 
 def _tool(view: TextView, hi: str | None) -> bool:
     low = view.low
-    if (view.has_word(ph.GATE_TOOL) or b"<" in view.cls or b"{" in view.cls) and ph.TOOL_EN.search(low):
+    if view.has_word(ph.GATE_TOOL) and (ph.TOOL_EN.search(low) or ph.TOOL_HINGLISH.search(low)):
         return True
-    if (hi is not None or view.has_word(ph.GATE_TOOL)) and ph.TOOL_HI.search(hi if hi is not None else low):
+    if (b"<" in view.cls or b"{" in view.cls) and ph.TOOL_EN.search(low):
+        return True
+    if ph.deva_gate(hi, ph.DEVA_TOOL) and hi is not None and ph.TOOL_DEVA.search(hi):
         return True
     pos = low.find("(")
     while pos >= 0:
@@ -280,6 +296,19 @@ def _tool(view: TextView, hi: str | None) -> bool:
             return True
         pos = low.find("(", pos + 1)
     return False
+
+
+def _secret(view: TextView, hi: str | None) -> bool:
+    low = view.low
+    if view.has_word(ph.GATE_SECRET) and (ph.SECRET_EN.search(low) or ph.SECRET_HINGLISH.search(low)):
+        return True
+    return ph.deva_gate(hi, ph.DEVA_SECRET) and hi is not None and ph.SECRET_DEVA.search(hi) is not None
+
+
+def _privilege(view: TextView, hi: str | None) -> bool:
+    if view.has_word(ph.GATE_PRIVILEGE) and ph.PRIVILEGE.search(view.low):
+        return True
+    return ph.deva_gate(hi, ph.DEVA_PRIVILEGE) and hi is not None and ph.PRIVILEGE_DEVA.search(hi) is not None
 
 
 def score_injection(text: str) -> dict[str, Any]:
@@ -335,33 +364,23 @@ def _weights(view: TextView, decode: bool = True) -> dict[str, float]:
     # Devanagari view; None when there is no Devanagari (then every Devanagari gate is closed).
     hi = None if view.ascii or not ph.DEVANAGARI.search(text) else _devanagari_view(low)
     has = view.has_word
-    override = 0.0
     soft = has(ph.GATE_SOFT) or ("from" in low and "now" in low)
-    if hi is not None or soft or has(ph.GATE_OVERRIDE):
-        override = _override(low, hi, soft)
+    override = _override(low, hi, soft, has(ph.GATE_OVERRIDE))
     system = 0.0
     if has(ph.GATE_SYSTEM) or "<|" in low or "##" in low or "<<" in low or "[" in low:
         if ph.TEMPLATE_EN.search(low):
             system = 0.6
         elif ph.SYSTEM_EN.search(low):
             system = 0.6 if ph.COMMAND_EN.search(low) else 0.45
-    role = _role(low, hi) if hi is not None or has(ph.GATE_ROLE) else 0.0
-    secret = 0.0
-    if (has(ph.GATE_SECRET) and ph.SECRET_EN.search(low)) or (
-        (hi is not None or has(ph.GATE_SECRET)) and ph.SECRET_HI.search(hi or low)
-    ):
-        secret = 0.55
     return {
         "instruction_override": override,
         "system_prompt_claim": system,
-        "role_claim": role,
-        "secret_request": secret,
+        "role_claim": _role(view, hi),
+        "secret_request": 0.55 if _secret(view, hi) else 0.0,
         "tool_call_smuggling": 0.55 if _tool(view, hi) else 0.0,
         "hidden_text": 0.0 if view.ascii else _hidden(text),
         "encoded_instructions": 0.6 if decode and _decoded_blobs(view) else 0.0,
         "exfiltration_link": _exfil(low) if "http" in low else 0.0,
-        "privilege_request": (
-            0.45 if (hi is not None or has(ph.GATE_PRIVILEGE)) and ph.PRIVILEGE.search(hi or low) else 0.0
-        ),
+        "privilege_request": 0.45 if _privilege(view, hi) else 0.0,
         "addressed_to_agent": ph.addressed(low) if has(ph.GATE_AGENT) else 0.0,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from phonenumbers import Leniency, PhoneNumberMatcher
-from stdnum import luhn
+from stdnum import luhn, verhoeff
 from stdnum.in_ import aadhaar, vid
 from stdnum.us import ssn
 
@@ -154,7 +154,7 @@ def _classify(
 
     if total == 9:
         dashed = shape == (3, 2, 4)
-        if cfg.enabled("us_ssn") and (dashed or shape == (9,)) and ssn.is_valid(digits):
+        if cfg.enabled("us_ssn") and (dashed or shape == (9,)) and digits[0] != "9" and ssn.is_valid(digits):
             c = the_cue()
             if c == "us_ssn":
                 add(72, "us_ssn", "stdnum.us.ssn", "ranges+cue")
@@ -162,7 +162,14 @@ def _classify(
                 add(62, "us_ssn", "stdnum.us.ssn", "ranges+shape")
         return
     if total == 12:
-        if cfg.enabled("aadhaar") and shape in ((12,), (4, 4, 4)) and aadhaar.is_valid(digits):
+        # The bare Verhoeff test first: it rejects nine numbers in ten before stdnum's fuller
+        # (and slower) validation runs.
+        if (
+            cfg.enabled("aadhaar")
+            and shape in ((12,), (4, 4, 4))
+            and verhoeff.is_valid(digits)
+            and aadhaar.is_valid(digits)
+        ):
             c = the_cue()
             if c == "aadhaar":
                 add(78, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+cue")
@@ -174,7 +181,13 @@ def _classify(
                 # Bare 12 digits: reported, but a valid phone number reading wins.
                 add(38, "aadhaar", "stdnum.in_.aadhaar", "verhoeff")
         return
-    if total == 16 and cfg.enabled("aadhaar_vid") and shape in ((16,), (4, 4, 4, 4)) and vid.is_valid(digits):
+    if (
+        total == 16
+        and cfg.enabled("aadhaar_vid")
+        and shape in ((16,), (4, 4, 4, 4))
+        and verhoeff.is_valid(digits)
+        and vid.is_valid(digits)
+    ):
         c = the_cue()
         if c in ("aadhaar_vid", "aadhaar"):
             add(82, "aadhaar_vid", "stdnum.in_.vid", "verhoeff+cue")

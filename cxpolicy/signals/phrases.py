@@ -143,7 +143,6 @@ PRIVILEGE = re.compile(
     r"(?:access|permissions?|privileges?|rights|role)\b"
     r"|(?:^|\n)\s*sudo\b"
     r"|\b(?:full|admin|poora|pura) access (?:do|de do|dedo|chahiye|dijiye)\b"
-    r"|(?:पूरा|एडमिन|फुल) (?:एक्सेस|अधिकार) (?:दो|दे दो|दीजिए)"
 )
 # Text written to the agent that reads it, not to a person: how instructions ride inside
 # an email or a document ("Note to the AI processing this complaint: ...").
@@ -166,7 +165,7 @@ def addressed(low: str) -> float:
 # Hinglish is matched on the lower-cased text; Devanagari after NFD with nuktas removed, so
 # "नज़रअंदाज़" typed with or without nukta, precomposed or not, matches one spelling.
 
-OVERRIDE_HI = re.compile(
+OVERRIDE_HINGLISH = re.compile(
     r"\b(?:pichle|pichhle|pichli|pehle|pahle|purane|upar|uper|saare|sare|sabhi|sab)"
     r"(?: (?:wale|wali|ke|ki|saare|sare|sab|diye|gaye|hue)){0,3}"
     r" (?:instructions?|nirdesh|nirdeshon|rules?|niyam|niyamon|prompts?|aadesh|adesh|"
@@ -175,43 +174,58 @@ OVERRIDE_HI = re.compile(
     r"mat mano|mat maano|na mano)"
     r"|\b(?:instructions?|rules|niyam|nirdesh|prompt) (?:ko )?(?:ignore|bhool|bhul|nazarandaz)"
     r" (?:karo|kar do|kardo|karke|kar ke|jao|ja|do)\b"
-    r"|(?:पिछल|पहल|ऊपर|सभी|सार|पुरान)[^\n]{0,24}?(?:निर्देश|नियम|आदेश|इंस्ट्रक्शन|हिदायत)"
-    r"[^\n]{0,12}?(?:अनदेखा|नजरअंदाज|भूल|छोड|न मान|मत मान|इग्नोर)"
-    r"|(?:निर्देश|नियम|इंस्ट्रक्शन)[^\n]{0,8}?(?:को )?(?:अनदेखा|नजरअंदाज|भूल|इग्नोर) ?(?:कर|जा)"
     r"|\b(?:pichla|pichhla|pichle|pehle ka|upar ka|purana) (?:sab|sara|saara|kuch)(?: kuch)? "
     r"(?:bhool|bhul|ignore|chhod|chod)"
-    r"|(?:नए|नये|नई) (?:निर्देश|नियम|इंस्ट्रक्शन)\s?:"
     r"|\bnaye (?:instructions|niyam|rules) ?:"
     r"|\b(?:pehle|pahle) (?:jo )?(?:bataya|kaha|sikhaya|samjhaya) gaya[^\n]{0,30}?"
     r"(?:chhod|chod|bhool|bhul|ignore)"
+)
+OVERRIDE_DEVA = re.compile(
+    r"(?:पिछल|पहल|ऊपर|सभी|सार|पुरान)[^\n]{0,24}?(?:निर्देश|नियम|आदेश|इंस्ट्रक्शन|हिदायत)"
+    r"[^\n]{0,12}?(?:अनदेखा|नजरअंदाज|भूल|छोड|न मान|मत मान|इग्नोर)"
+    r"|(?:निर्देश|नियम|इंस्ट्रक्शन)[^\n]{0,8}?(?:को )?(?:अनदेखा|नजरअंदाज|भूल|इग्नोर) ?(?:कर|जा)"
+    r"|(?:नए|नये|नई) (?:निर्देश|नियम|इंस्ट्रक्शन)\s?:"
     r"|पहले (?:जो )?(?:बताया|कहा|सिखाया|समझाया) गया[^\n]{0,30}?(?:छोड|भूल|अनदेखा|इग्नोर)"
 )
-SECRET_HI = re.compile(
+SECRET_HINGLISH = re.compile(
     r"\b(?:system prompt|apna prompt|apne prompt|apne instructions|apni instructions|"
     r"api key|secret key|admin password|sabke password|sab ke password)"
     r" (?:batao|bata do|btao|dikhao|dikha do|bolo|share karo|bhejo|de do|likho|print karo)"
-    r"|(?:सिस्टम प्रॉम्प्ट|सिस्टम प्रोम्प्ट|अपने निर्देश|अपना प्रॉम्प्ट|एपीआई की|एडमिन पासवर्ड|"
-    r"सीक्रेट की)[^\n]{0,24}?(?:बताओ|बताएं|बताइए|बताइये|दिखाओ|दिखाएं|दो|भेजो|लिखो|लिखें|बोलो)"
     r"|\b(?:sab|saare|sare|sabhi) (?:customers|accounts|users|grahakon)(?: ka| ki| ke) "
     r"(?:data|details|number|numbers|password)"
+)
+SECRET_DEVA = re.compile(
+    r"(?:सिस्टम प्रॉम्प्ट|सिस्टम प्रोम्प्ट|अपने निर्देश|अपना प्रॉम्प्ट|एपीआई की|एडमिन पासवर्ड|"
+    r"सीक्रेट की)[^\n]{0,24}?(?:बताओ|बताएं|बताइए|बताइये|दिखाओ|दिखाएं|दो|भेजो|लिखो|लिखें|बोलो)"
     r"|(?:सभी|सारे) (?:ग्राहकों|यूजर्स|खातों) (?:का|की|के) (?:डेटा|जानकारी|विवरण|नंबर)"
 )
-ROLE_HI = re.compile(
+ROLE_HINGLISH = re.compile(
     r"\b(?:developer|admin|manager|bank|system) ne (?:kaha|bola|bataya) (?:hai )?(?:ki )?"
     r"(?:mujhe|tum|aap)"
-    r"|(?:डेवलपर|एडमिन|मैनेजर|सिस्टम) ने कहा (?:है )?(?:कि )?"
-    r"|"
-    r"\b(?:ab se|abse|aaj se) (?:tum|aap|tu)(?: ek)? (?:admin|developer|unrestricted|dan|"
+    r"|\b(?:ab se|abse|aaj se) (?:tum|aap|tu)(?: ek)? (?:admin|developer|unrestricted|dan|"
     r"hacker|system)"
     r"|\b(?:main|mai|mein) (?:tumhara |aapka )?(?:admin|developer|administrator|system admin)"
     r" (?:hoon|hu|hun|hoo)\b"
+)
+ROLE_DEVA = re.compile(
+    r"(?:डेवलपर|एडमिन|मैनेजर|सिस्टम) ने कहा (?:है )?(?:कि )?"
     r"|अब (?:से )?(?:तुम|आप)[^\n]{0,12}?(?:एडमिन|डेवलपर|सिस्टम)"
     r"|(?:मैं|मै) (?:तुम्हारा |आपका )?(?:एडमिन|डेवलपर|व्यवस्थापक) (?:हूँ|हूं|हू)"
 )
-TOOL_HI = re.compile(
-    r"\b(?:function|tool|api)(?: call)? (?:karo|chalao|run karo|execute karo|call karo)\b"
-    r"|(?:फंक्शन|फ़ंक्शन|टूल)[^\n]{0,8}?(?:कॉल करो|चलाओ|रन करो)"
-)
+TOOL_HINGLISH = re.compile(r"\b(?:function|tool|api)(?: call)? (?:karo|chalao|run karo|execute karo|call karo)\b")
+TOOL_DEVA = re.compile(r"(?:फंक्शन|टूल)[^\n]{0,8}?(?:कॉल करो|चलाओ|रन करो)")
+PRIVILEGE_DEVA = re.compile(r"(?:पूरा|एडमिन|फुल) (?:एक्सेस|अधिकार) (?:दो|दे दो|दीजिए)")
+
+# Devanagari gates: stems (after NFD and nukta removal) one of which must occur in the text.
+DEVA_OVERRIDE = ("निर्देश", "नियम", "आदेश", "इंस्ट्रक्शन", "हिदायत", "बताया", "कहा", "सिखाया", "समझाया")
+DEVA_SECRET = ("प्रॉम्प्ट", "प्रोम्प्ट", "निर्देश", "एपीआई", "पासवर्ड", "सीक्रेट", "ग्राहकों", "यूजर्स", "खातों")
+DEVA_ROLE = ("एडमिन", "डेवलपर", "सिस्टम", "व्यवस्थापक", "मैनेजर")
+DEVA_TOOL = ("फंक्शन", "टूल")
+DEVA_PRIVILEGE = ("एक्सेस", "अधिकार")
+
+
+def deva_gate(hi: str | None, stems: tuple[str, ...]) -> bool:
+    return hi is not None and any(stem in hi for stem in stems)
 
 
 def words(spec: str) -> frozenset[bytes]:
