@@ -18,6 +18,7 @@ published API and the served one cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -491,10 +492,10 @@ def render_docs(doc: Mapping[str, Any]) -> str:
             parts.append(
                 f"<h3><span class='m'>{method.upper()}</span>"
                 f"<code>{escape(path)}</code>{admin}</h3>"
-                f"<p>{escape(op['summary'])}. {escape(op.get('description', ''))}</p><ul>"
+                f"<p>{_text(op['summary'])}. {_text(op.get('description', ''))}</p><ul>"
             )
             for p in op.get("parameters", []):
-                what = escape(p.get("description", ""))
+                what = _text(p.get("description", ""))
                 parts.append(f"<li><code>{escape(p['name'])}</code> ({p['in']}) {what}</li>")
             body = op.get("requestBody", {}).get("content", {}).get(_JSON, {}).get("schema")
             if body:
@@ -514,6 +515,11 @@ def render_docs(doc: Mapping[str, Any]) -> str:
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _text(markdown: str) -> str:
+    """Escaped text with `backticks` shown as code (the descriptions are written for both)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
 
 
 def _schema_link(schema: Mapping[str, Any]) -> str:
