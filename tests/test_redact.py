@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxpolicy.cli import main
 from cxpolicy.decision import Decision, Redaction
 from cxpolicy.effects import Effect, Style
 from cxpolicy.redact import (
@@ -167,3 +172,84 @@ def test_masked_text_contains_no_detected_value(parts: list[str]) -> None:
     for v in VALUES:
         if v in text:
             assert v not in out
+
+
+# --- the `cxpolicy redact` command ----------------------------------------------------------
+
+POLICY = """package shop
+use core
+default escalate
+rule send_ok { match action = message.send
+  decide allow }
+rule mask_ids { match data_class in [card_pan, aadhaar]
+  decide redact as last4 }
+rule mask_email { match data_class = email
+  decide redact as token }
+"""
+
+
+def _request(text: str) -> str:
+    return json.dumps(
+        {
+            "action": "message.send",
+            "channel": "chat",
+            "actor": {"kind": "ai"},
+            "customer": {"segment": "retail", "risk_tier": "low", "region": "IN"},
+            "payload": {"text": text, "direction": "outbound"},
+        }
+    )
+
+
+def _policy_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "policy"
+    d.mkdir()
+    (d / "shop.cxp").write_text(POLICY)
+    return d
+
+
+def test_cli_masks_what_the_detectors_found(tmp_path: Path) -> None:
+    pol = _policy_dir(tmp_path)
+    lines = "\n".join([_request(f"card {CARD}, aadhaar 2341 2341 2346"), _request("thanks!"), "{oops"])
+    res = CliRunner().invoke(main, ["redact", "-p", str(pol), "-i", "-"], input=lines)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert rows[0]["effect"] == "redact"
+    assert rows[0]["payload"]["text"] == "card XXXX XXXX XXXX 1111, aadhaar XXXX XXXX 2346"
+    assert rows[0]["payload"]["direction"] == "outbound"
+    assert rows[1]["effect"] == "allow" and rows[1]["payload"]["text"] == "thanks!"
+    assert rows[2]["payload"] is None and rows[2]["effect"] == "escalate" and rows[2]["errors"]
+    assert CARD not in res.stdout
+
+
+def test_cli_text_format_and_keep_bin(tmp_path: Path) -> None:
+    pol = _policy_dir(tmp_path)
+    res = CliRunner().invoke(
+        main, ["redact", "-p", str(pol), "-i", "-", "--format", "text", "--keep-bin"], input=_request(f"card {CARD}")
+    )
+    assert res.exit_code == 0
+    assert res.stdout == "card 4111 11XX XXXX 1111\n"
+
+
+def test_cli_token_needs_the_named_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pol = _policy_dir(tmp_path)
+    monkeypatch.setenv(KEY_ENV, "x" * 32)  # present, but not the variable the user named
+    res = CliRunner().invoke(
+        main, ["redact", "-p", str(pol), "-i", "-", "--key-env", "SHOP_KEY"], input=_request("mail a@example.com")
+    )
+    assert res.exit_code == 64
+    assert "SHOP_KEY" in res.stderr and "a@example.com" not in res.stdout
+    monkeypatch.setenv("SHOP_KEY", "k" * 32)
+    res = CliRunner().invoke(
+        main, ["redact", "-p", str(pol), "-i", "-", "--key-env", "SHOP_KEY"], input=_request("mail a@example.com")
+    )
+    assert res.exit_code == 0
+    text = json.loads(res.stdout)["payload"]["text"]
+    assert text == "mail " + token_for("email", "a@example.com", b"k" * 32)
+
+
+def test_cli_no_detect_leaves_undeclared_values(tmp_path: Path) -> None:
+    pol = _policy_dir(tmp_path)
+    res = CliRunner().invoke(main, ["redact", "-p", str(pol), "-i", "-", "--no-detect"], input=_request(f"card {CARD}"))
+    assert res.exit_code == 0
+    row = json.loads(res.stdout)
+    assert row["effect"] == "allow" and row["payload"]["text"] == f"card {CARD}"
