@@ -67,7 +67,7 @@ class Settings:
 
 QUICK = Settings("quick", requests=120, budget_s=0.4)
 FULL = Settings(
-    "full", requests=400, rounds=7, budget_s=4.0, min_samples=50, load_repeats=5,
+    "full", requests=400, rounds=7, budget_s=2.5, min_samples=50, load_repeats=5,
     load_repeats_large=3, memory_max_n=10_000, tracemalloc_max_n=10_000,
 )
 
@@ -423,8 +423,14 @@ def machine() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             versions[pkg] = "?"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
+    # The commit measured: a run from a clean export (`git archive`) names it in BENCH_COMMIT.
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "cxpolicy"], capture_output=True, text=True,
+                           cwd=ROOT).stdout.strip()
+    if dirty and "BENCH_COMMIT" not in os.environ:
+        commit += " + uncommitted changes in cxpolicy/"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
