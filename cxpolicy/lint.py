@@ -254,16 +254,42 @@ def _strip(node: Any) -> Any:
     return (type(node).__name__, node)  # `1`, `1.0` and `true` stay apart
 
 
+def _narrowed(r: CheckedRule) -> frozenset[str]:
+    """Dimensions on which `r` rules something out. A rule can only cover another that
+    narrows at least these: an unconstrained dimension implies nothing but "any value"."""
+    return frozenset(
+        c.dimension.name for c in r.constraints if c.dimension.is_set or c.allowed() != frozenset(c.dimension.values)
+    )
+
+
 def _rule_pairs(
     rules: list[CheckedRule], regions: dict[str, _Region | None], vocab: Vocabulary
 ) -> Iterator[Diagnostic]:
+    """CXP606 (allow overridden), CXP607 (duplicate), CXP608 (subsumed): at most one per rule.
+
+    Pairwise, but only between rules that can relate: the same effect, queue and style for
+    607/608, and a candidate whose narrowed dimensions the rule also narrows.
+    """
+    narrowed = {r.id: _narrowed(r) for r in rules}
+    conditions = {r.id: _conditions(r) for r in rules}
     stricter = [r for r in rules if r.effect.severity > 0 and not r.conditions]
+    by_outcome: dict[tuple[str, str | None, str], list[CheckedRule]] = {}
+    for r in rules:
+        by_outcome.setdefault((r.effect, r.queue, r.style), []).append(r)
     for a in rules:
         region = regions[a.id]
         if region is None:
             continue
+        mine = narrowed[a.id]
         if a.effect.severity == 0:
-            over = next((s for s in stricter if _covers(s, region) and not (a.shipped and not s.shipped)), None)
+            over = next(
+                (
+                    s
+                    for s in stricter
+                    if narrowed[s.id] <= mine and not (a.shipped and not s.shipped) and _covers(s, region)
+                ),
+                None,
+            )
             if over is not None:
                 msg = (
                     f"allow rule `{a.id}` never decides: `{over.id}` ({over.effect}, no conditions) "
@@ -272,21 +298,21 @@ def _rule_pairs(
                 hint = f"make it an `unless` on `{over.id}` ({over.span}), or narrow that rule"
                 yield Diagnostic("CXP606", Severity.WARNING, msg, a.span, hint)
                 continue
-        conds = _conditions(a)
-        for b in rules:
-            if b is a or (a.shipped and not b.shipped) or not _outcome_within(a, b):
+        conds = conditions[a.id]
+        for b in by_outcome[(a.effect, a.queue, a.style)]:
+            if b is a or not narrowed[b.id] <= mine or (a.shipped and not b.shipped):
                 continue
-            if not _conditions(b) <= conds or not _covers(b, region):
+            if not conditions[b.id] <= conds or not _outcome_within(a, b) or not _covers(b, region):
                 continue
             b_region = regions[b.id]
-            same = _conditions(b) == conds and _outcome_within(b, a)
+            same = conditions[b.id] == conds and _outcome_within(b, a)
             if same and b_region is not None and _covers(a, b_region):
                 if a.order > b.order:  # report the later one (shipped rules load first)
                     msg = f"rule `{a.id}` duplicates `{b.id}` ({b.span}): same constraints, conditions and outcome"
                     yield Diagnostic("CXP607", Severity.WARNING, msg, a.span, "remove one of them")
                     break
                 continue
-            extra = "" if _conditions(b) == conds else " and fewer conditions"
+            extra = "" if conditions[b.id] == conds else " and fewer conditions"
             msg = f"rule `{a.id}` is subsumed by `{b.id}` ({b.span}): same outcome, wider match{extra}"
             hint = "it adds only its `because`/`cite` to decisions; merge them or remove it"
             yield Diagnostic("CXP608", Severity.WARNING, msg, a.span, hint)
