@@ -27,7 +27,7 @@ from cxpolicy.decision import Decision
 from cxpolicy.effects import Effect
 from cxpolicy.engine import PolicySet, constraint_holds
 
-__all__ = ["Change", "Counterfactual", "Explanation", "Item", "RuleStory", "evaluate_rule", "explain"]
+__all__ = ["Change", "Counterfactual", "Explanation", "Item", "RuleStory", "as_decided", "evaluate_rule", "explain"]
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _STRING = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
@@ -189,11 +189,32 @@ def explain(policy: PolicySet, request: Any, *, alternatives: int = 4) -> Explan
     out = Explanation(request, decision)
     if not isinstance(request, dict) or out.invalid:
         return out
-    act = activation(policy, request)
+    seen, act = as_decided(policy, request, decision)
     matched = {r.rule for r in decision.reasons}
-    out.stories = [evaluate_rule(policy, r, request, act, r.id in matched) for r in policy.rules]
+    out.stories = [evaluate_rule(policy, r, seen, act, r.id in matched) for r in policy.rules]
     out.counterfactuals, out.searched = _search(policy, request, decision, out.stories, alternatives)
     return out
+
+
+def as_decided(
+    policy: PolicySet, request: dict[str, Any], decision: Decision
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request as the engine saw it: with the detectors on, conditions read `signals` and
+    the data-class dimension also holds the classes detected in the payload."""
+    signals = decision.signals
+    if not signals:
+        return request, activation(policy, request)
+    with_signals = {**request, "signals": signals}
+    seen = copy.deepcopy(with_signals)
+    data = policy.vocabulary.data_dimension
+    detected = [c for c in signals.get("pii", ()) if data is not None and c in data.values]
+    if data is not None and detected:
+        cur = seen
+        for k in data.path[:-1]:
+            cur = cur.setdefault(k, {})
+        present = list(cur.get(data.path[-1]) or [])
+        cur[data.path[-1]] = [*present, *(c for c in detected if c not in present)]
+    return seen, activation(policy, with_signals)
 
 
 def evaluate_rule(
@@ -420,6 +441,12 @@ def render_text(e: Explanation, *, color: bool = False) -> str:
         out += [f"  ✗ {err}" for err in d.errors if err.kind == "request"]
         out += ["", bold("why"), f"  {e.why()}"]
         return "\n".join(out)
+    signals = d.signals or {}
+    pii, injection = signals.get("pii") or [], (signals.get("prompt_injection") or {}).get("score", 0.0)
+    if pii or injection:
+        found = [f"data classes {', '.join(pii)}"] if pii else []
+        found += [f"prompt injection (score {injection:.2f})"] if injection else []
+        out += ["", f"detected in the payload: {'; '.join(found)}"]
     matched = e.matched
     out += ["", bold(f"matched rules ({len(matched)})" if matched else "matched rules: none")]
     for s in matched:

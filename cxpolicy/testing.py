@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxpolicy.analysis import activation, dimension_value
+from cxpolicy.analysis import dimension_value
 from cxpolicy.decision import Decision
 from cxpolicy.engine import PolicySet, constraint_holds
+from cxpolicy.explain import as_decided, evaluate_rule
 from cxpolicy.source import Span
 
 __all__ = [
@@ -115,16 +116,16 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
         )
         missing = {r for e in expectations if e.kind == "rules" and not e.ok for r in set(e.want) - set(e.got)}
         if missing and isinstance(request, dict) and not any(x.kind == "request" for x in decision.errors):
-            outcome.why_not = _why_not(policy, request, sorted(missing))
+            outcome.why_not = _why_not(policy, request, decision, sorted(missing))
         out.append(outcome)
     return out
 
 
-def _why_not(policy: PolicySet, request: dict[str, Any], rule_ids: Sequence[str]) -> dict[str, list[str]]:
+def _why_not(
+    policy: PolicySet, request: dict[str, Any], decision: Decision, rule_ids: Sequence[str]
+) -> dict[str, list[str]]:
     """For each expected rule that did not match: the constraints and conditions that failed."""
-    from cxpolicy.explain import evaluate_rule
-
-    act = activation(policy, request)
+    request, act = as_decided(policy, request, decision)
     out: dict[str, list[str]] = {}
     for rid in rule_ids:
         rule = policy.rule(rid)
@@ -247,6 +248,7 @@ def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: boo
         if d is None or d.trace is None or d.trace.request_errors or not isinstance(o.request, dict):
             continue
         counted += 1
+        seen = as_decided(policy, o.request, d)[0]  # with detected data classes, if detecting
         matched = {reason.rule for reason in d.reasons}
         traced = {t.rule: t for t in d.trace.candidates}
         for r in rules:
@@ -255,7 +257,7 @@ def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: boo
                 rc.matched_by.append(o.name)
             n = len(r.checked.constraints)
             for item, c in zip(rc.items[:n], r.checked.constraints, strict=True):
-                if constraint_holds(c, dimension_value(o.request, c.dimension)):
+                if constraint_holds(c, dimension_value(seen, c.dimension)):
                     item.seen_true += 1
                 else:
                     item.seen_false += 1

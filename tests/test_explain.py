@@ -139,3 +139,36 @@ def test_pair_search_when_no_single_change_helps() -> None:
     ), texts
     # …and the single changes that only swap one escalate for the other were not offered.
     assert all(len(cf.changes) == 2 or cf.changes[0].path == "action" for cf in e.counterfactuals)
+
+
+DETECTING = """
+dimension action: {message.send}
+dimension data_class at data_classes: set {card_pan, email}
+package t
+default allow
+rule pan_last4 {
+  match data_class = card_pan
+  decide redact as last4
+}
+"""
+CARD_IN_TEXT = {"action": "message.send", "payload": {"text": "card 4111 1111 1111 1111, thanks"}}
+
+
+def test_explain_sees_what_the_detectors_added(tmp_path: Path) -> None:
+    (tmp_path / "p.cxp").write_text(DETECTING, encoding="utf-8")
+    on = explain(load([tmp_path], detect=True), CARD_IN_TEXT)
+    assert on.decision.effect is Effect.REDACT
+    (story,) = on.matched
+    assert [(i.text, i.holds) for i in story.items] == [("data_class = card_pan", True)]
+    assert story.items[0].seen == "data_classes = [card_pan]"
+    off = explain(load([tmp_path]), CARD_IN_TEXT)
+    assert off.decision.effect is Effect.ALLOW and off.matched == []
+
+
+def test_explain_command_detects_by_default_like_eval(tmp_path: Path) -> None:
+    (tmp_path / "p.cxp").write_text(DETECTING, encoding="utf-8")
+    (tmp_path / "r.json").write_text(json.dumps(CARD_IN_TEXT), encoding="utf-8")
+    on = _run("explain", "-p", str(tmp_path / "p.cxp"), "-i", str(tmp_path / "r.json"))
+    assert on.startswith("decision: redact") and "detected in the payload: data classes card_pan" in on
+    off = _run("explain", "-p", str(tmp_path / "p.cxp"), "-i", str(tmp_path / "r.json"), "--no-detect")
+    assert off.startswith("decision: allow")

@@ -277,3 +277,24 @@ def test_coverage_command_on_a_shipped_pack() -> None:
 
 def test_coverage_needs_a_pack() -> None:
     assert CliRunner().invoke(main, ["coverage"]).exit_code == 2
+
+
+def test_detect_is_opt_in_for_test_blocks(tmp_path: Path) -> None:
+    (tmp_path / "p.cxp").write_text(
+        """
+dimension action: {message.send}
+dimension data_class at data_classes: set {card_pan}
+package t
+default allow
+rule pan_last4 { match data_class = card_pan
+  decide redact as last4 }
+test "a card number typed into the chat is masked" {
+  request { "action": "message.send", "payload": {"text": "card 4111 1111 1111 1111"} }
+  expect redact
+}
+""",
+        encoding="utf-8",
+    )
+    assert _invoke(str(tmp_path))[0] == 1  # the rules alone see no card number
+    code, out = _invoke(str(tmp_path), "--detect")
+    assert code == 0, out

@@ -30,8 +30,14 @@ __all__ = ["explain_cmd"]
 @click.option(
     "--alternatives", default=4, show_default=True, metavar="N", help="Further counterfactuals to list after the best."
 )
+@click.option(
+    "--detect/--no-detect",
+    default=True,
+    show_default=True,
+    help="Run the PII and prompt-injection detectors over payload.text first, as `eval` does.",
+)
 def explain_cmd(
-    paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], fmt: str, alternatives: int
+    paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], fmt: str, alternatives: int, detect: bool
 ) -> None:
     """Explain why a request gets the decision it gets, and what would change it.
 
@@ -53,7 +59,7 @@ def explain_cmd(
 
     Exit 0 for any decision; 2 when the policy does not compile.
     """
-    policy = load_or_exit(paths, packs)
+    policy = load_or_exit(paths, packs, detect=detect)
     color = use_color(sys.stdout)
     first = True
     for item in iter_requests(input_file.read()):

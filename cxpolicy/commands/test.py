@@ -34,8 +34,12 @@ __all__ = ["coverage_text", "failure_text", "junit_xml", "test_cmd"]
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
               help="text for people; json for scripts; junit (XML) for CI test reports.")
 @click.option("-v", "--verbose", is_flag=True, help="One line per test (PASS/FAIL file:line: name).")
+@click.option("--detect/--no-detect", default=False, show_default=True,
+              help="Run the PII and prompt-injection detectors before each test's decision, as `eval` does. "
+              "Off by default: a test block tests the rules on the request as written.")
 def test_cmd(
-    paths: tuple[str, ...], packs: tuple[str, ...], pattern: str | None, show_coverage: bool, fmt: str, verbose: bool
+    paths: tuple[str, ...], packs: tuple[str, ...], pattern: str | None, show_coverage: bool, fmt: str, verbose: bool,
+    detect: bool,
 ) -> None:
     """Run the `test` blocks under PATHS (and in the packs named).
 
@@ -57,7 +61,7 @@ def test_cmd(
     Exit 0 when every test passes (or there are none), 1 when one fails, 2 when the policy does
     not compile.
     """
-    policy = load_or_exit(paths, packs)
+    policy = load_or_exit(paths, packs, detect=detect)
     outcomes = run_tests(policy, pattern)
     failed = [o for o in outcomes if not o.passed]
     cov = coverage(policy, outcomes) if show_coverage else None
