@@ -12,6 +12,7 @@ into docs/audit.md. Decisions are built directly, so the engine's cost is not in
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -83,19 +84,23 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3200)
     parser.add_argument("--threads", default="1,4,16")
     parser.add_argument("--sync", default="full,normal")
-    parser.add_argument("--repeat", type=int, default=3, help="median of N runs")
+    parser.add_argument("--repeat", type=int, default=5, help="median of N runs")
     args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"encode (mask + digest + canonical JSON): {encode_cost():.1f} µs/record")
     print(f"{'sync':<7}{'threads':>8}{'group commit rec/s':>21}{'rec/commit':>12}"
           f"{'commit each rec/s':>20}{'speed-up':>10}")  # fmt: skip
     for sync in args.sync.split(","):
         for threads in (int(t) for t in args.threads.split(",")):
-            group = [run(args.records, threads, 512, sync) for _ in range(args.repeat)]
-            single = [run(args.records, threads, 1, sync) for _ in range(args.repeat)]
+            group, single = [], []
+            for _ in range(args.repeat):  # interleaved, so drift in machine load hits both
+                group.append(run(args.records, threads, 512, sync))
+                single.append(run(args.records, threads, 1, sync))
             g = statistics.median(r for r, _ in group)
             batch = statistics.median(b for _, b in group)
             s = statistics.median(r for r, _ in single)
             print(f"{sync:<7}{threads:>8}{g:>21.0f}{batch:>12.1f}{s:>20.0f}{g / s:>9.1f}x")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
