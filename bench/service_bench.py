@@ -13,12 +13,15 @@ CPU per request than the server does and would measure itself; it runs in `--pro
 separate processes so it is not the bottleneck either. Phases per configuration:
 
 1. latency: one connection, requests back to back → p50/p90/p99 of single decisions;
-2. throughput: `--connections` connections for `--seconds` → decisions/s, p50/p99 under load.
+2. throughput: `--connections` connections (default 8) for `--seconds` → decisions/s, and
+   p50/p99 at that throughput. A closed loop: with more connections than the server needs to
+   stay busy, extra ones only queue (p99 ≈ connections / throughput), so 8 measures the
+   latency at full throughput and 32 the queueing behind it.
 
 Every response must be a 200 with a decision; the audit-on rows also check that the audit log
 holds at least as many decision records as were answered. Numbers are printed as a markdown
 table (they belong in docs/service.md); the goal from issue 6 — ≥ 5,000 decisions/s with 2
-workers, p99 < 5 ms — is reported against, never asserted. The load generator shares the
+workers, p99 < 5 ms at that load — is reported against, never asserted. The load generator shares the
 machine's cores with the server: the machine's core count and load average are printed with
 the numbers, since on a 2-core machine the client takes a share of the CPU the server wants.
 """
@@ -281,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audit", choices=["off", "on", "both"], default="both")
     p.add_argument("--seconds", type=float, default=6.0, help="per throughput phase")
     p.add_argument("--single", type=int, default=3000, help="requests in the latency phase")
-    p.add_argument("--connections", type=int, default=32)
+    p.add_argument(
+        "--connections", type=int, default=8,
+        help="in the throughput phase; more only adds queueing once the server is saturated",
+    )  # fmt: skip
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
     p.add_argument(
@@ -326,9 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     two = [r for r in rows if r.workers == 2 and not r.audit]
     if two:
-        ok = two[0].rps >= 5000 and two[0].single_p99_ms < 5
+        ok = two[0].rps >= 5000 and two[0].load_p99_ms < 5
         verdict = "met" if ok else "NOT met"
-        print(f"\ngoal (2 workers, audit off: >= 5,000/s and p99 < 5 ms): {verdict}")
+        print(f"\ngoal (2 workers, audit off: >= 5,000/s with p99 < 5 ms at that load): {verdict}")
     on = {r.workers: r.rps for r in rows if r.audit}
     off = {r.workers: r.rps for r in rows if not r.audit}
     for w in sorted(set(on) & set(off)):
