@@ -35,6 +35,7 @@ from cxpolicy.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_mat
 __all__ = ["PolicySet", "condition_verdict", "constraint_holds"]
 
 _MISSING: Any = object()
+assert len(EFFECT_BY_SEVERITY) == 4  # `_combine` keeps one list of reasons per severity
 Detector = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -126,8 +127,22 @@ class PolicySet:
         )
         attrs = list(checked.vocabulary.attributes.values())
         self._attr_checks: tuple[AttributeDef, ...] = tuple(attrs)
+        # Per attribute: its getter and the exact JSON types that certainly match its declared
+        # type (anything else goes through `type_matches`, which has the final word).
+        self._attr_plan: tuple[tuple[AttributeDef, Getter, tuple[type, ...]], ...] = tuple(
+            (a, _getter(a.path), _CERTAIN_TYPES.get(a.type, ())) for a in attrs
+        )
+        # Per dimension slot: a getter specialised to the length of its path.
+        self._get: tuple[Getter, ...] = tuple(_getter(d.path) for d in index.dimensions)
         self._attr_defaults: tuple[AttributeDef, ...] = tuple(a for a in attrs if a.has_default)
         self._redactions: dict[tuple[str, Style], Redaction] = {}
+        # What `_combine` needs from a matched `redact [...]` rule, resolved once per rule:
+        # (data class, strictness of the rule's style, the shared Redaction).
+        self._redact_plans: dict[int, tuple[tuple[str, int, Redaction], ...]] = {
+            r.index: tuple((c, r.style.strictness, self._redaction(c, r.style)) for c in r.redact_classes)
+            for r in self.rules
+            if r.effect is Effect.REDACT and r.redact_classes is not None
+        }
         self._default_queues: tuple[str, ...] = (
             (self.default_queue,) if self.default_queue and self.default is Effect.ESCALATE else ()
         )
@@ -180,7 +195,7 @@ class PolicySet:
         if by is None:
             part = index.partitions[""]
         else:
-            value = _lookup(request, by.path)
+            value = self._get[by.slot](request)
             if value is _MISSING and by.default is not None:
                 value = by.default
             found = index.partitions.get(value) if type(value) is str else None
@@ -189,8 +204,9 @@ class PolicySet:
                 found = index.any_partition()
             part = found
         mask = part.all_rules
+        get = self._get
         for d in part.plain:
-            value = _lookup(request, d.path)
+            value = get[d.slot](request)
             if value is _MISSING or value is None:
                 if value is _MISSING and d.default is not None:
                     mask &= d.buckets[d.default]
@@ -207,7 +223,7 @@ class PolicySet:
         data_classes: list[str] = []
         set_values: dict[int, list[str]] = {}
         for d in part.sets:
-            value = _lookup(request, d.path)
+            value = get[d.slot](request)
             if value is _MISSING:
                 value = []
             elif type(value) is not list:
@@ -247,11 +263,13 @@ class PolicySet:
             if d.slot == self._data_slot:
                 data_classes = value
         activation = request
-        for a in self._attr_checks:
-            v = _lookup(request, a.path)
+        need_defaults = False
+        for a, get_attr, certain in self._attr_plan:
+            v = get_attr(request)
             if v is _MISSING:
+                need_defaults = need_defaults or a.has_default
                 continue
-            if not type_matches(a.type, v):
+            if type(v) not in certain and not type_matches(a.type, v):
                 errors = errors or []
                 errors.append(
                     DecisionError(
@@ -262,7 +280,7 @@ class PolicySet:
                 )
         if errors:
             return self._failed(tuple(errors), explain)
-        if self._attr_defaults:
+        if need_defaults:  # only then can `_with_defaults` change anything
             activation = _with_defaults(request, self._attr_defaults)
 
         rules = self.rules
@@ -270,14 +288,9 @@ class PolicySet:
         residuals = part.residuals
         matched: list[CompiledRule] = []
         cond_errors: list[DecisionError] | None = None
-        candidates: list[int] | None = [] if explain else None
-        m = mask
-        while m:
-            low = m & -m
-            i = low.bit_length() - 1
-            m ^= low
-            if candidates is not None:
-                candidates.append(members[i])
+        local = _set_bits(mask)
+        candidates: list[int] | None = [members[i] for i in local] if explain else None
+        for i in local:
             r = rules[members[i]]
             if residuals and i in residuals and not _residuals_hold(residuals[i], set_values):
                 continue
@@ -300,29 +313,36 @@ class PolicySet:
     ) -> Decision:
         if not matched:
             return Decision(new_decision_id(), self.default, (), self._default_queues, (), errors, self.revision, True)
-        top = 0
-        for r in matched:
-            if r.severity > top:
-                top = r.severity
-        styles: dict[str, Style] = {}
+        if len(matched) == 1 and matched[0].effect is not Effect.REDACT:
+            r = matched[0]
+            queue = (r.queue,) if r.queue is not None and r.effect is Effect.ESCALATE else ()
+            return Decision(new_decision_id(), r.effect, (), queue, (r.reason,), errors, self.revision, False)
+        # Reasons strictest first, then in load order (`matched` is in load order): one list per
+        # severity instead of a sort.
+        by_severity: tuple[list[Reason], ...] = ([], [], [], [])
+        styles: dict[str, tuple[int, Redaction]] = {}
         queues: list[str] = []
+        plans = self._redact_plans
         for r in matched:
+            by_severity[r.severity].append(r.reason)
             if r.effect is Effect.REDACT:
-                if r.redact_classes is not None:
-                    classes: Sequence[str] = r.redact_classes
-                else:
-                    classes = [c for c in data_classes if c in r.implicit_classes]
-                for c in classes:
+                plan = plans.get(r.index)
+                if plan is None:  # `redact` without a list: the request's classes the rule matched
+                    strict = r.style.strictness
+                    plan = tuple(
+                        (c, strict, self._redaction(c, r.style)) for c in data_classes if c in r.implicit_classes
+                    )
+                for c, strict, red in plan:
                     prev = styles.get(c)
-                    if prev is None or r.style.strictness > prev.strictness:
-                        styles[c] = r.style
+                    if prev is None or strict > prev[0]:
+                        styles[c] = (strict, red)
             elif r.queue is not None and r.effect is Effect.ESCALATE and r.queue not in queues:
                 queues.append(r.queue)
-        if len(matched) > 1:
-            reasons: tuple[Reason, ...] = tuple(r.reason for r in sorted(matched, key=lambda r: -r.severity))
-        else:
-            reasons = (matched[0].reason,)
-        redact = tuple(self._redaction(c, s) for c, s in styles.items())
+        top = 3
+        while not by_severity[top]:
+            top -= 1
+        reasons: tuple[Reason, ...] = (*by_severity[3], *by_severity[2], *by_severity[1], *by_severity[0])
+        redact = tuple(red for _, red in styles.values())
         return Decision(
             new_decision_id(),
             EFFECT_BY_SEVERITY[top],
@@ -397,6 +417,62 @@ class PolicySet:
             if isinstance(pi, Mapping) and pi.get("indicators"):
                 detections = (*detections, {"prompt_injection": dict(pi)})
         return Trace(len(self.rules), tuple(out), _combination(decision, matched, self), detections)
+
+
+Getter = Callable[[Any], Any]
+_CERTAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "int": (int,),
+    "string": (str,),
+    "bool": (bool,),
+    "list": (list,),
+    "map": (dict,),
+}
+
+
+def _getter(path: tuple[str, ...]) -> Getter:
+    """`_lookup` for one path, without the loop: most paths have one or two keys."""
+    if len(path) == 1:
+        (k,) = path
+
+        def get1(request: Any) -> Any:
+            return request.get(k, _MISSING) if type(request) is dict else _MISSING
+
+        return get1
+    if len(path) == 2:
+        k0, k1 = path
+
+        def get2(request: Any) -> Any:
+            if type(request) is not dict:
+                return _MISSING
+            sub = request.get(k0, _MISSING)
+            return sub.get(k1, _MISSING) if type(sub) is dict else _MISSING
+
+        return get2
+    return lambda request: _lookup(request, path)
+
+
+def _set_bits(m: int) -> list[int]:
+    """The positions of the set bits of m, ascending.
+
+    Peeling the lowest bit (`m & -m`, `m ^= low`) costs three operations on the whole int per
+    bit, which is quadratic for a wide mask with many bits set; above a few machine words the
+    binary text of the int is scanned instead (one C-level pass plus one `find` per bit).
+    """
+    out: list[int] = []
+    if m.bit_length() <= 256:
+        while m:
+            low = m & -m
+            out.append(low.bit_length() - 1)
+            m ^= low
+        return out
+    text = bin(m)[:1:-1]  # least significant bit first
+    find = text.find
+    i = find("1")
+    while i >= 0:
+        out.append(i)
+        i = find("1", i + 1)
+    return out
 
 
 def _residuals_hold(checks: Sequence[tuple[int, frozenset[str]]], set_values: Mapping[int, list[str]]) -> bool:
