@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_audit_support import KEY, make_decision, make_request, raw
 
 from cxpolicy.audit import VerifyResult, open_sink
@@ -206,3 +208,58 @@ def test_sink_keeps_working_after_reopen(db: Path) -> None:
     build(db, 3, key=KEY)
     result = verify(db, key=KEY, strict=True)
     assert result.ok and result.checked == 6
+
+
+# -- property: any single change to an in-memory chain is caught (no database involved) -----
+
+_FIELDS = ["kind", "decision_id", "time", "effect", "actor_id", "request", "detail", "prev_hash"]
+
+
+def _chain(n: int) -> list[AuditRecord]:
+    from cxpolicy.audit.records import GENESIS_HASH
+
+    out: list[AuditRecord] = []
+    prev = GENESIS_HASH
+    for i in range(n):
+        draft = decision_draft(make_request(i), make_decision(), parse_time("2024-01-01"))
+        rec = seal(draft, i + 1, prev)
+        out.append(rec)
+        prev = rec.hash
+    return out
+
+
+CHAIN = _chain(12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["edit", "rehash", "delete", "swap", "duplicate"]),
+    i=st.integers(0, 11),
+    j=st.integers(0, 11),
+    field=st.sampled_from(_FIELDS),
+    junk=st.text(min_size=1, max_size=5),
+)
+def test_any_single_tampering_is_detected(kind: str, i: int, j: int, field: str, junk: str) -> None:
+    from cxpolicy.audit.chain import ChainHead, verify_chain
+
+    records = list(CHAIN)
+    head = ChainHead(records[-1].seq, records[-1].hash)
+    if kind in ("edit", "rehash"):
+        changed = replace(records[i], **{field: str(getattr(records[i], field)) + junk})
+        if kind == "rehash":
+            changed = replace(changed, hash=changed.computed_hash())
+        records[i] = changed
+    elif kind == "delete":
+        del records[i]
+    elif kind == "swap":
+        if i == j:
+            return
+        records[i], records[j] = records[j], records[i]
+    else:
+        records.insert(j, records[i])
+    result = verify_chain(iter(records), head=head)
+    if kind == "rehash" and i == len(CHAIN) - 1:
+        # The last record re-hashed: only the head (or, with a key, its MAC) can tell.
+        assert not result.ok and result.problem is not None and "head" in result.problem
+        return
+    assert not result.ok
