@@ -139,11 +139,7 @@ class _Printer:
             kids = _trees(vl.children) if vl is not None else []
         elif kind == "request":
             node.json = _trees(t.children)[0]
-        elif (
-            kind == "json_pair"
-            and isinstance(t.children[1], Tree)
-            and t.children[1].data in _JSON_CONTAINERS
-        ):
+        elif kind == "json_pair" and isinstance(t.children[1], Tree) and t.children[1].data in _JSON_CONTAINERS:
             node.json = t.children[1]
         elif kind in _JSON_CONTAINERS:
             node.json = t
@@ -198,9 +194,7 @@ class _Printer:
             parts = [(c.line, c.line, [c.text]) for c in item.leading]
             parts.append((item.start[0], item.end[0], body))
             for j, (first, last, text) in enumerate(parts):
-                if out and (
-                    (j == 0 and (block or prev_block)) or self._blank_between(prev_end, first)
-                ):
+                if out and ((j == 0 and (block or prev_block)) or self._blank_between(prev_end, first)):
                     out.append("")
                 out.extend(text)
                 prev_end = last
@@ -214,9 +208,7 @@ class _Printer:
 
     def _blank_between(self, a: int, b: int) -> bool:
         """Whether the source has an empty line strictly between lines a and b (1-based)."""
-        return any(
-            not self.lines[k - 1].strip() for k in range(a + 1, b) if 0 < k <= len(self.lines)
-        )
+        return any(not self.lines[k - 1].strip() for k in range(a + 1, b) if 0 < k <= len(self.lines))
 
     def _item(self, n: _Node) -> list[str]:
         t, kind = n.tree, n.kind
@@ -224,7 +216,7 @@ class _Printer:
         if kind in ("package", "use"):
             return [f"{kind} {ch[0]}"]
         if kind == "scope":
-            return self._aligned(n, "", "scope ", [_constraint(c) for c in _trees(ch)])
+            return self._aligned(n, "", "scope ", _trees(ch))
         if kind == "default":
             return [f"default {self._effect(_trees(ch)[0])}"]
         if kind == "cite_decl":
@@ -262,25 +254,29 @@ class _Printer:
         t, kind = n.tree, n.kind
         kw = indent + kind.ljust(_KW - 1) + " "
         if kind in ("match", "cite"):
-            texts = [
-                _constraint(c) if kind == "match" else _cite_ref(c) for c in _trees(t.children)
-            ]
-            return self._aligned(n, indent, kw, texts)
+            return self._aligned(n, indent, kw, _trees(t.children))
         if kind in ("when", "unless"):
             return (kw + self._cond(t).raw).split("\n")
         if kind == "decide":
-            return [kw + self._effect(_trees(t.children)[0])]
+            head, values, tail = self._effect_parts(_trees(t.children)[0])
+            return [kw + head + tail] if values is None else _bracketed(kw + head, values, tail)
         if kind == "because":
             return [kw + str(t.children[0])]
         if kind == "request":
             assert n.json is not None
-            return self._json(n, n.json, indent + "request ", indent, "")
+            return self._fill(n, n.json, indent + "request ", "", spaced=True)
         if kind == "expect":
-            return [indent + "expect " + _expectation(_trees(t.children)[0])]
+            e = _trees(t.children)[0]
+            if e.data in ("expect_rules", "expect_redact", "expect_escalate_to"):
+                head = f"{indent}expect {str(e.data).removeprefix('expect_')} "
+                return _bracketed(head, _value_texts(e.children[0]), "")
+            return [indent + "expect " + _expectation(e)]
         raise AssertionError(f"unknown clause {kind}")  # pragma: no cover - grammar shape guard
 
-    def _aligned(self, n: _Node, indent: str, prefix: str, texts: list[str]) -> list[str]:
-        """A comma list after a keyword: one line if it fits, else one item a line, aligned."""
+    def _aligned(self, n: _Node, indent: str, prefix: str, items: list[Tree[Token]]) -> list[str]:
+        """A comma list after a keyword: one line if it fits, else one item a line, aligned
+        after the keyword (a constraint's own `[...]` list is filled if still too long)."""
+        texts = [_constraint(t) if t.data.endswith("constraint") else str(t.children[0]) for t in items]
         one = prefix + ", ".join(texts)
         # The first item's own-line comments go above the keyword, so they do not force a break.
         kids = n.children
@@ -288,12 +284,19 @@ class _Printer:
         if not inner and len(one) <= WIDTH:
             return [indent + c.text for c in kids[0].leading] + [one]
         pad = " " * len(prefix)
-        lines = [indent + c.text for c in n.children[0].leading]
-        for i, (ch, text) in enumerate(zip(n.children, texts, strict=True)):
+        lines = [indent + c.text for c in kids[0].leading]
+        for i, (ch, t, text) in enumerate(zip(kids, items, texts, strict=True)):
             if i:
                 lines.extend(pad + c.text for c in ch.leading)
-            line = (pad if i else prefix) + text + ("," if i < len(texts) - 1 else "")
-            lines.append(line + ("  " + ch.trailing.text if ch.trailing else ""))
+            first, sep = (pad if i else prefix), ("," if i < len(texts) - 1 else "")
+            if t.data in ("in_constraint", "not_in_constraint"):
+                op = "in" if t.data == "in_constraint" else "not in"
+                body = _bracketed(f"{first}{t.children[0]} {op} ", _value_texts(t.children[1]), sep)
+            else:
+                body = [first + text + sep]
+            if ch.trailing:
+                body[-1] += "  " + ch.trailing.text
+            lines.extend(body)
         return lines
 
     def _dimension(self, n: _Node) -> list[str]:
@@ -334,50 +337,84 @@ class _Printer:
         return lines
 
     def _effect(self, t: Tree[Token]) -> str:
+        head, values, tail = self._effect_parts(t)
+        return head + tail if values is None else head + "[" + ", ".join(values) + "]" + tail
+
+    def _effect_parts(self, t: Tree[Token]) -> tuple[str, list[str] | None, str]:
+        """An effect as (text before a `[...]` list, the list or None, text after it)."""
         kind = str(t.data)
         if kind == "escalate" and t.children and t.children[0] is not None:
-            return f"escalate to {t.children[0]}"
+            return f"escalate to {t.children[0]}", None, ""
         if kind != "redact":
-            return kind
+            return kind, None, ""
         values, style = t.children
-        out = "redact"
+        tail = f" as {style}" if style is not None else ""
         written = self.text[t.meta.start_pos : t.meta.end_pos]
-        if isinstance(values, Tree):
-            out += " [" + ", ".join(_value(v) for v in _trees(values.children)) + "]"
-        elif "[" in written:
-            out += " []"  # `redact []` parses like `redact`; keep what the author wrote
-        if style is not None:
-            out += f" as {style}"
-        return out
+        if isinstance(values, Tree) or "[" in written:  # `redact []` parses like `redact`: keep it
+            return "redact ", _value_texts(values), tail
+        return "redact", None, tail
 
     # -- JSON in test requests
 
-    def _json(self, n: _Node, t: Tree[Token], first: str, indent: str, suffix: str) -> list[str]:
-        """Compact when it fits and holds no comment; otherwise one member a line, indented."""
-        one = first + _json_compact(t) + suffix
-        if not n.has_inner_comments() and len(one) <= WIDTH:
-            return [one]
+    def _fill(self, n: _Node, t: Tree[Token], head: str, end: str, spaced: bool = False) -> list[str]:
+        """A JSON object or array after `head`: on one line when it fits and holds no comment,
+        else its members filled into lines aligned after the opening bracket (LANGUAGE.md §7
+        style); a member that does not fit on a line of its own is broken the same way."""
         opening, closing = ("{", "}") if t.data == "json_object" else ("[", "]")
-        inner = indent + INDENT
-        lines = [first + opening]
-        for i, ch in enumerate(n.children):
-            sep = "," if i < len(n.children) - 1 else ""
-            lines.extend(inner + c.text for c in ch.leading)
-            if ch.kind == "json_pair":
-                key, value = ch.tree.children
-                head = f"{inner}{key}: "
+        if spaced:  # the request itself: `request { "action": ... }`
+            opening, closing = opening + " ", " " + closing
+        kids = n.children
+        texts = [_member(ch) for ch in kids]
+        if not kids and not n.dangling:
+            return [head + opening.strip() + closing.strip() + end]
+        one = head + opening + ", ".join(texts) + closing + end
+        if kids and not n.has_inner_comments() and len(one) <= WIDTH:
+            return [one]
+        prefix = head + opening
+        pad = " " * len(prefix)
+        # A comment after the last member must stay inside: the bracket then closes on its own line.
+        own_close = bool(n.dangling or kids[-1].trailing)
+        lines: list[str] = []
+        cur: str | None = prefix  # the line being filled; None: the next member starts a line
+        if not kids or kids[0].leading:
+            lines.append(head + opening.rstrip())
+            cur = None
+        for i, (ch, text) in enumerate(zip(kids, texts, strict=True)):
+            last = i == len(kids) - 1
+            tail = ("" if own_close else closing + end) if last else ","
+            if ch.leading:
+                if cur is not None:
+                    lines.append(cur)
+                lines.extend(pad + c.text for c in ch.leading)
+                cur = None
+            if ch.json is not None and (ch.has_inner_comments() or len(pad + text + tail) > WIDTH):
+                start = pad if cur is None else cur
+                if cur is not None and cur != prefix:
+                    lines.append(cur)
+                    start = pad
+                key = f"{ch.tree.children[0]}: " if ch.kind == "json_pair" else ""
+                lines.extend(self._fill(ch, ch.json, start + key, tail))
+                cur = None
+            elif cur is None:
+                cur = pad + text + tail
+            elif cur == prefix:
+                cur += text + tail
+            elif len(cur) + 1 + len(text + tail) <= WIDTH:
+                cur += " " + text + tail
             else:
-                value, head = ch.tree, inner
-            assert isinstance(value, Tree)
-            if ch.json is not None:
-                body = self._json(ch, ch.json, head, inner, sep)
-            else:
-                body = [head + _json_compact(value) + sep]
+                lines.append(cur)
+                cur = pad + text + tail
             if ch.trailing:
-                body[-1] += "  " + ch.trailing.text
-            lines.extend(body)
-        lines.extend(inner + c.text for c in n.dangling)
-        lines.append(indent + closing + suffix)
+                if cur is None:
+                    lines[-1] += "  " + ch.trailing.text
+                else:
+                    lines.append(cur + "  " + ch.trailing.text)
+                    cur = None
+        if cur is not None:
+            lines.append(cur)
+        lines.extend(pad + c.text for c in n.dangling)
+        if own_close:
+            lines.append(" " * len(head) + closing.strip() + end)
         return lines
 
 
@@ -389,13 +426,33 @@ def _value(t: Tree[Token] | Token | None) -> str:
     return str(t.children[0])
 
 
+def _value_texts(t: Tree[Token] | Token | None) -> list[str]:
+    """The values of an optional value_list (absent when the brackets are empty)."""
+    return [_value(v) for v in _trees(t.children)] if isinstance(t, Tree) else []
+
+
 def _values(t: Tree[Token] | Token | None) -> str:
-    """`[a, b]` from an optional value_list (absent when the brackets are empty)."""
-    return (
-        "["
-        + (", ".join(_value(v) for v in _trees(t.children)) if isinstance(t, Tree) else "")
-        + "]"
-    )
+    return "[" + ", ".join(_value_texts(t)) + "]"
+
+
+def _bracketed(head: str, items: list[str], tail: str) -> list[str]:
+    """`head[a, b, ...]tail` on one line if it fits, else filled, aligned after the `[`."""
+    one = head + "[" + ", ".join(items) + "]" + tail
+    if len(one) <= WIDTH or len(items) < 2:
+        return [one]
+    pad = " " * (len(head) + 1)
+    lines: list[str] = []
+    cur = head + "["
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "]" + tail)
+        if i == 0:
+            cur += piece
+        elif len(cur) + 1 + len(piece) <= WIDTH:
+            cur += " " + piece
+        else:
+            lines.append(cur)
+            cur = pad + piece
+    return [*lines, cur]
 
 
 def _constraint(t: Tree[Token]) -> str:
@@ -406,10 +463,6 @@ def _constraint(t: Tree[Token]) -> str:
     return f"{dim} {op} {_values(t.children[1])}"
 
 
-def _cite_ref(t: Tree[Token]) -> str:
-    return str(t.children[0])
-
-
 def _expectation(t: Tree[Token]) -> str:
     kind = str(t.data)
     if kind in ("expect_rules", "expect_redact", "expect_escalate_to"):
@@ -417,15 +470,18 @@ def _expectation(t: Tree[Token]) -> str:
     return {"expect_redact_effect": "redact"}.get(kind, kind.removeprefix("expect_"))
 
 
+def _member(n: _Node) -> str:
+    """A JSON object member (`"key": value`) or array item, on one line."""
+    if n.kind == "json_pair":
+        return f"{n.tree.children[0]}: {_json_compact(_jv(n.tree.children[1]))}"
+    return _json_compact(n.tree)
+
+
 def _json_compact(t: Tree[Token]) -> str:
     kind = t.data
     if kind == "json_object":
         pairs = _trees(t.children)
-        return (
-            "{"
-            + ", ".join(f"{p.children[0]}: {_json_compact(_jv(p.children[1]))}" for p in pairs)
-            + "}"
-        )
+        return "{" + ", ".join(f"{p.children[0]}: {_json_compact(_jv(p.children[1]))}" for p in pairs) + "}"
     if kind == "json_array":
         return "[" + ", ".join(_json_compact(v) for v in _trees(t.children)) + "]"
     if kind in ("json_true", "json_false", "json_null"):

@@ -297,6 +297,16 @@ def test_cel_is_kept_verbatim_and_only_trimmed() -> None:
     assert "  when    a  ==   'x'  # why\n" in out
 
 
+def test_crlf_and_tabs_become_the_canonical_layout() -> None:
+    src = "package p\r\nrule r {\r\n\tmatch a = b\r\n\tdecide allow\t# ok\r\n}\r\n"
+    assert format_source(src) == "package p\n\nrule r {\n  match   a = b\n  decide  allow  # ok\n}\n"
+
+
+def test_empty_and_comment_only_files() -> None:
+    assert format_source("") == "" and format_source("\n\n  \n") == ""
+    assert format_source("  # c1\n\n\n# c2") == "# c1\n\n# c2\n"
+
+
 def test_redact_with_empty_brackets_keeps_them() -> None:
     out = format_source("package p\nrule r { decide redact [ ] as full }\n")
     assert "decide  redact [] as full" in out
@@ -307,14 +317,33 @@ def test_long_match_breaks_one_constraint_a_line_aligned() -> None:
     out = format_source(f"package p\nrule r {{\n  match action in [{vals}], channel = chat\n  decide allow\n}}\n")
     lines = out.split("\n")
     i = next(k for k, line in enumerate(lines) if line.startswith("  match   "))
-    assert lines[i].endswith(",") and lines[i + 1] == "          channel = chat"
+    assert lines[i] == "  match   action in [value_0, value_1, value_2, value_3, value_4, value_5, value_6, value_7,"
+    assert lines[i + 1] == "                     value_8, value_9, value_10, value_11],"
+    assert lines[i + 2] == "          channel = chat"
 
 
-def test_long_request_is_wrapped_one_member_a_line() -> None:
+def test_long_request_fills_members_aligned_after_the_brace() -> None:
     body = ", ".join(f'"k{i}": "some value {i}"' for i in range(8))
     out = format_source(f'test "t" {{\n  request {{{body}, "n": {{"a": 1}}}}\n  expect allow\n}}\n')
-    assert '  request {\n    "k0": "some value 0",\n' in out
-    assert '    "n": {"a": 1}\n  }\n' in out
+    lines = out.split("\n")
+    assert lines[1].startswith('  request { "k0": "some value 0", "k1": ')
+    assert all(line.startswith('            "') for line in lines[2:4])
+    assert lines[3].endswith('"n": {"a": 1} }')
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_request_member_too_long_for_a_line_is_broken() -> None:
+    text = "x" * 90
+    out = format_source(f'test "t" {{ request {{"a": 1, "p": {{"text": "{text}", "d": 2}}}} expect allow }}\n')
+    assert '  request { "a": 1,\n            "p": {"text": "xxx' in out
+    assert 'xxx",\n                  "d": 2} }\n' in out
+
+
+def test_comment_after_the_last_member_keeps_the_bracket_on_its_own_line() -> None:
+    src = 'test "t" {\n  request {"a": {"b": 1  # why b\n  }}\n  expect allow\n}\n'
+    out = format_source(src)
+    assert '  request { "a": {"b": 1  # why b\n                 } }\n' in out
+    assert format_source(out) == out
 
 
 # ------------------------------------------------------------------------------ command
