@@ -203,13 +203,21 @@ class PolicySet:
                 errors = [_missing_error(by, value) if value is _MISSING or value is None else _value_error(by, value)]
                 found = index.any_partition()
             part = found
+        # The common part (rules that do not constrain the partition dimension) is scanned in
+        # step with the partition: same dimensions in the same order, same request values.
+        common = index.common
         mask = part.all_rules
+        cmask = common.all_rules if common is not None else 0
+        cplain = common.plain if common is not None else ()
+        csets = common.sets if common is not None else ()
         get = self._get
-        for d in part.plain:
+        for k, d in enumerate(part.plain):
             value = get[d.slot](request)
             if value is _MISSING or value is None:
                 if value is _MISSING and d.default is not None:
                     mask &= d.buckets[d.default]
+                    if cmask:
+                        cmask &= cplain[k].buckets[d.default]
                     continue
                 errors = errors or []
                 errors.append(_missing_error(d, value))
@@ -220,9 +228,11 @@ class PolicySet:
                 errors.append(_value_error(d, value))
                 continue
             mask &= bucket
+            if cmask:
+                cmask &= cplain[k].buckets[value]
         data_classes: list[str] = []
         set_values: dict[int, list[str]] = {}
-        for d in part.sets:
+        for k, d in enumerate(part.sets):
             value = get[d.slot](request)
             if value is _MISSING:
                 value = []
@@ -259,6 +269,14 @@ class PolicySet:
                 pos |= p
                 neg |= d.negative[v]
             mask &= pos & ~neg
+            if cmask and not errors:
+                cd = csets[k]
+                cpos = cd.free
+                cneg = 0
+                for v in value:
+                    cpos |= cd.positive[v]
+                    cneg |= cd.negative[v]
+                cmask &= cpos & ~cneg
             set_values[d.slot] = value
             if d.slot == self._data_slot:
                 data_classes = value
@@ -284,14 +302,19 @@ class PolicySet:
             activation = _with_defaults(request, self._attr_defaults)
 
         rules = self.rules
-        members = part.rules
         residuals = part.residuals
         matched: list[CompiledRule] = []
         cond_errors: list[DecisionError] | None = None
-        local = _set_bits(mask)
-        candidates: list[int] | None = [members[i] for i in local] if explain else None
+        members = part.rules
+        local = [members[i] for i in _set_bits(mask)]
+        if cmask and common is not None:
+            shared = common.rules
+            local = sorted([*local, *(shared[i] for i in _set_bits(cmask))])
+            if common.residuals:
+                residuals = {**residuals, **common.residuals}
+        candidates: list[int] | None = local if explain else None
         for i in local:
-            r = rules[members[i]]
+            r = rules[i]
             if residuals and i in residuals and not _residuals_hold(residuals[i], set_values):
                 continue
             if r.whens or r.unlesses:

@@ -9,9 +9,10 @@ the negative buckets (a `!=` / `not in` value that the request carries).
 Partitioning: Python ints are arbitrary-precision, so with 10,000 rules every AND and every
 step of walking the candidate bits touches ~160 machine words. The index therefore picks the
 plain dimension that splits the rules best (usually `action`) and builds one small index per
-value of it, numbering only the rules that accept that value. A request first picks its
-partition by that value; all later work is on ints of a few words. Local bit order follows
-load order, so reasons come out in the same order as from one big index.
+value of it over the rules that constrain that dimension and accept the value, plus one
+`common` index over the rules that do not constrain it at all. A request scans its value's
+partition and the common one, both on ints of a few words, and merges the two candidate
+lists back into load order, so reasons come out as from one big index.
 
 A rule with two positive constraints on one set dimension (`d = a, d = b`: both present) is
 indexed by the first; the others are checked per candidate (`residuals`). The property tests
@@ -34,7 +35,7 @@ Residual = tuple[int, frozenset[str]]  # (dimension slot, values of which one mu
 # rules (rules that do not constrain the partition dimension are copied into every partition).
 _MAX_BLOWUP = 4.0
 _MIN_RULES_TO_PARTITION = 64
-_MAX_PARTITION_SHARE = 0.5  # the largest partition may hold at most this share of the rules
+_MAX_PARTITION_SHARE = 0.5  # a request may be left at most this share of the rules to scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,10 @@ class Partition:
     """The index over the rules that accept one value of the partition dimension."""
 
     rules: tuple[int, ...]  # local bit -> global rule index (ascending: load order)
-    plain: tuple[DimensionIndex, ...]  # every plain dimension except the partition's
+    plain: tuple[DimensionIndex, ...]  # every plain dimension except the partition's, in slot order
     sets: tuple[DimensionIndex, ...]
     all_rules: int
-    residuals: dict[int, tuple[Residual, ...]]  # by local bit
+    residuals: dict[int, tuple[Residual, ...]]  # by global rule index
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class RuleIndex:
     dimensions: tuple[DimensionDef, ...]  # by slot
     by: DimensionIndex | None  # the partition dimension (None: one partition holds every rule)
     partitions: dict[str, Partition]  # by value of `by`; key "" when `by` is None
+    common: Partition | None = None  # rules that do not constrain `by` (None when there are none)
 
     def any_partition(self) -> Partition:
         """Any partition: each validates every non-partition dimension the same way."""
@@ -90,7 +92,7 @@ def build_index(rules: Sequence[CheckedRule], vocab: Vocabulary) -> RuleIndex:
         for c in r.constraints:
             per_dim[slot_of[c.dimension.name]][ri].append(c)
     accepted = [_accepted_values(d, per_dim[s]) if not d.is_set else None for s, d in enumerate(dims)]
-    by_slot = _choose_partition_dimension(dims, accepted, len(rules))
+    by_slot = _choose_partition_dimension(dims, accepted, per_dim, len(rules))
     if by_slot is None:
         whole = _partition(list(range(len(rules))), dims, per_dim, None)
         return RuleIndex(tuple(dims), None, {"": whole})
@@ -98,14 +100,19 @@ def build_index(rules: Sequence[CheckedRule], vocab: Vocabulary) -> RuleIndex:
     acc = accepted[by_slot]
     assert acc is not None
     members: dict[str, list[int]] = {v: [] for v in by_dim.values}
+    common: list[int] = []
     for ri, values in enumerate(acc):
+        if not per_dim[by_slot][ri]:
+            common.append(ri)
+            continue
         for v in values:
             members[v].append(ri)
     partitions = {v: _partition(members[v], dims, per_dim, by_slot) for v in by_dim.values}
     by = DimensionIndex(
         by_slot, by_dim.name, by_dim.path, by_dim.kind, by_dim.default, tuple(by_dim.values), {}, 0, {}, {}, True
     )
-    return RuleIndex(tuple(dims), by, partitions)
+    shared = _partition(common, dims, per_dim, by_slot) if common else None
+    return RuleIndex(tuple(dims), by, partitions, shared)
 
 
 def _accepted_values(d: DimensionDef, per_rule: list[list[CheckedConstraint]]) -> list[frozenset[str]]:
@@ -120,9 +127,18 @@ def _accepted_values(d: DimensionDef, per_rule: list[list[CheckedConstraint]]) -
 
 
 def _choose_partition_dimension(
-    dims: Sequence[DimensionDef], accepted: Sequence[list[frozenset[str]] | None], n_rules: int
+    dims: Sequence[DimensionDef],
+    accepted: Sequence[list[frozenset[str]] | None],
+    per_dim: list[list[list[CheckedConstraint]]],
+    n_rules: int,
 ) -> int | None:
-    """The plain dimension whose largest partition is smallest, if partitioning pays at all."""
+    """The plain dimension that leaves a request the fewest rules to scan, if that pays at all.
+
+    A request scans its value's partition plus the common rules (those that do not constrain
+    the dimension), so the cost to minimise is the largest partition plus the common part.
+    Rules that constrain the dimension but accept many values (`!=`, `not in`) are copied into
+    each partition they accept; the copies together are bounded by `_MAX_BLOWUP`.
+    """
     if n_rules < _MIN_RULES_TO_PARTITION:
         return None
     best: tuple[int, int] | None = None
@@ -130,15 +146,20 @@ def _choose_partition_dimension(
         if acc is None or len(dims[slot].values) < 2:
             continue
         sizes = dict.fromkeys(dims[slot].values, 0)
-        for values in acc:
+        common = 0
+        for ri, values in enumerate(acc):
+            if not per_dim[slot][ri]:
+                common += 1
+                continue
             for v in values:
                 sizes[v] += 1
-        total = sum(sizes.values())
-        largest = max(sizes.values())
-        if total > _MAX_BLOWUP * n_rules or largest > _MAX_PARTITION_SHARE * n_rules:
+        if sum(sizes.values()) > _MAX_BLOWUP * n_rules:
             continue
-        if best is None or largest < best[1]:
-            best = (slot, largest)
+        cost = max(sizes.values()) + common
+        if cost > _MAX_PARTITION_SHARE * n_rules:
+            continue
+        if best is None or cost < best[1]:
+            best = (slot, cost)
     return None if best is None else best[0]
 
 
@@ -176,7 +197,7 @@ def _partition(
         tuple(plain),
         tuple(sets),
         (1 << len(members)) - 1,
-        {k: tuple(v) for k, v in residuals.items()},
+        {members[k]: tuple(v) for k, v in residuals.items()},
     )
 
 
