@@ -1,9 +1,10 @@
 """Reading requests from the outside world (CLI files, stdin, HTTP bodies) safely.
 
-JSON is parsed strictly: duplicate keys, NaN/Infinity and lone UTF-16 surrogates (`"\\ud800"`)
-are rejected, because each lets two readers of the same bytes see different requests (a
-duplicate key is a classic way to smuggle a second value past a validator; a lone surrogate
-is not a Unicode character, and strict encoders such as orjson refuse to write it back). The
+JSON is parsed strictly: duplicate keys, NaN/Infinity (also as `1e999`), integers outside the
+64-bit range and lone UTF-16 surrogates (`"\\ud800"`) are rejected, because each lets two
+readers of the same bytes see different requests (a duplicate key is a classic way to smuggle
+a second value past a validator; a lone surrogate is not a Unicode character, and strict
+encoders such as orjson, and so the audit log, refuse to write it or a wider integer back). The
 size, the nesting depth and the items per container are bounded (`cxpolicy.limits`), which
 is what bounds the work of every later stage. A rejected input becomes an `escalate`
 decision with a clear error (`BadRequest.kind`: `request`, or `limit` for a resource limit),
@@ -34,6 +35,9 @@ __all__ = [
 # one astral character, and valid UTF-8 cannot encode a surrogate at all.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_INF = float("inf")
+_INT_MIN = -(2**63)
+_UINT_MAX = 2**64 - 1
 
 
 class BadRequest(ValueError):
@@ -59,6 +63,24 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise BadRequest(f"`{name}` is not valid JSON (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    # `1e999` is valid JSON syntax, but Python reads it as infinity: refused like `Infinity`.
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise BadRequest(f"number `{text[:40]}` is too large to be represented (numbers must be finite)")
+    return value
+
+
+def _int64(text: str) -> int:
+    # CEL integers are 64-bit, and the audit log's canonical JSON refuses anything wider. The
+    # length test comes first: int() of more than 4,300 digits raises ValueError (and costs
+    # quadratic time below that), which json.loads would let escape.
+    value = int(text) if len(text) <= 21 else _UINT_MAX + 1
+    if not _INT_MIN <= value <= _UINT_MAX:
+        raise BadRequest(f"integer `{text[:40]}` is outside the 64-bit range")
+    return value
 
 
 def _check_shape(value: Any, max_depth: int, max_items: int, surrogates: bool) -> None:
@@ -110,7 +132,13 @@ def parse_request(
     if len(raw) > max_bytes:
         raise BadRequest(f"request is {len(raw)} bytes; the limit is {max_bytes}", "limit")
     try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(
+            data,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite_float,
+            parse_int=_int64,
+        )
     except BadRequest:
         raise
     except RecursionError:
