@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
 from cxpolicy.decision import Decision
+from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 from cxpolicy.reload import Engine
 from cxpolicy.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
@@ -59,8 +60,8 @@ __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
 log = logging.getLogger("cxpolicy.service")
 
-DEFAULT_MAX_BODY = 64 * 1024
-DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_BODY = SERVICE_MAX_BODY  # the defaults live with every other bound in limits.py
+DEFAULT_MAX_BATCH = SERVICE_MAX_BATCH
 ESCALATION_STATES = ("open", "assigned", "resolved")
 # After an audit commit fails, /readyz reports "unavailable" for this long, so a load
 # balancer drains this replica; then real traffic probes the audit log again.
@@ -396,7 +397,9 @@ def _parse(body: bytes, limit: int, depth: int) -> Any:
     try:
         return parse_request(body, max_bytes=limit, max_depth=depth)
     except BadRequest as exc:
-        raise ApiError(400, "invalid_json", str(exc)) from None
+        # `limit`: acceptable JSON over a resource bound (nesting, items per container).
+        code = "limit_exceeded" if getattr(exc, "kind", "request") == "limit" else "invalid_json"
+        raise ApiError(400, code, str(exc)) from None
 
 
 class _DecideFastPath:
