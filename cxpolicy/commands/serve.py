@@ -28,6 +28,7 @@ import click
 
 from cxpolicy.cli import ExitCode
 from cxpolicy.commands._common import load_or_exit, policy_options, use_color
+from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 
 if TYPE_CHECKING:
     from cxpolicy.reload import Engine
@@ -98,8 +99,8 @@ def create_app_from_env() -> object:
     show_default=True,
     help="Run the PII and prompt-injection detectors over payload.text before deciding.",
 )
-@click.option("--max-body", default=64 * 1024, show_default=True, type=click.IntRange(1024))
-@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
+@click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @click.option(
     "--http",
