@@ -88,7 +88,7 @@ def lint_policy(policy: PolicySet) -> list[Diagnostic]:
         regions[r.id] = _region(r.constraints)
         for cond in r.conditions:
             out.extend(_condition_findings(cond, vocab))
-    out.extend(_rule_pairs(rules, regions, vocab))
+    out.extend(_rule_pairs(rules, regions))
     out.extend(_unused(policy, rules, shipped))
     unique = list(dict.fromkeys(out))  # a scope constraint is shared by every rule of its file
     return _without_ignored(unique, rules, {s.path: s.text for s in policy.sources})
@@ -262,9 +262,7 @@ def _narrowed(r: CheckedRule) -> frozenset[str]:
     )
 
 
-def _rule_pairs(
-    rules: list[CheckedRule], regions: dict[str, _Region | None], vocab: Vocabulary
-) -> Iterator[Diagnostic]:
+def _rule_pairs(rules: list[CheckedRule], regions: dict[str, _Region | None]) -> Iterator[Diagnostic]:
     """CXP606 (allow overridden), CXP607 (duplicate), CXP608 (subsumed): at most one per rule.
 
     Pairwise, but only between rules that can relate: the same effect, queue and style for
