@@ -271,3 +271,14 @@ def test_hostile_input_completes(name: str) -> None:
     out = detect({"payload": {"text": text}, "customer": {"region": "IN"}}, cfg)
     assert "error" not in out
     scan_text(text, region="IN")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=2, max_size=19))
+def test_fast_checksums_agree_with_stdnum(digits: str) -> None:
+    from stdnum import luhn, verhoeff
+
+    from cxpolicy.signals.numeric import luhn_ok, verhoeff_ok
+
+    assert luhn_ok(digits) == luhn.is_valid(digits)
+    assert verhoeff_ok(digits) == verhoeff.is_valid(digits)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 
 from phonenumbers import Leniency, PhoneNumberMatcher
-from stdnum import luhn, verhoeff
+from stdnum import luhn
 from stdnum.in_ import aadhaar, vid
 from stdnum.us import ssn
 
 from cxpolicy.signals.config import DetectorConfig
 from cxpolicy.signals.cues import NEGATIVE, Candidate, nearest_cue
 
-__all__ = ["find_numeric", "plausible_iin"]
+__all__ = ["find_numeric", "luhn_ok", "plausible_iin", "verhoeff_ok"]
 
 # Runs are found on the class string (see pii.py: digits are "0", letters "a"), where the
 # first character is a literal and the regex engine skips ahead with a fast scan. A run is a
@@ -38,6 +38,47 @@ _CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
 # (NEGATIVE) or a phone number. Another class's label ("card 2341 2341 2346", twelve digits
 # no card has) is no veto: the number is still read by its own shape and check.
 _VETOES = frozenset({NEGATIVE, "phone"})
+
+
+# Pre-filters for the checksums: the same arithmetic as stdnum.luhn / stdnum.verhoeff, a few
+# times faster because they skip input cleaning. They reject nine numbers in ten; a number
+# that passes is then validated by stdnum, whose verdict is the one reported.
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")  # digit -> digit sum of 2 * digit
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
+    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
+    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
+    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
+    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+
+
+def luhn_ok(d: str) -> bool:
+    """Luhn over a string of ASCII digits."""
+    return (sum(map(int, d[-1::-2])) + sum(map(int, d[-2::-2].translate(_LUHN_DOUBLED)))) % 10 == 0
+
+
+def verhoeff_ok(d: str) -> bool:
+    """Verhoeff over a string of ASCII digits."""
+    check = 0
+    for i, ch in enumerate(reversed(d)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][ord(ch) - 48]]
+    return check == 0
 
 
 def plausible_iin(d: str) -> bool:
@@ -96,12 +137,18 @@ def _window_candidates(
     count = len(groups)
     lens = [e - s for s, e in groups]
     window = cfg.context_chars
+    skip_to = 0  # groups before this are inside an identifier already found
 
-    def classify(i: int, j: int) -> None:
+    def classify(i: int, j: int) -> bool:
+        """Classify groups i..j; True when a strong reading (checksum and no doubt) was added."""
+        before = len(out)
         shape = tuple(lens[i : j + 1])
         _classify(text, groups[i][0], groups[j][1], shape, sum(shape), cfg, window, out)
+        return any(c.priority >= 70 for c in out[before:])
 
     for i in range(count):
+        if i < skip_to:
+            continue
         first = lens[i]
         if first >= 9:
             if first <= 19:
@@ -114,8 +161,9 @@ def _window_candidates(
             if i + 2 < count and seps[i + 1] == sep and lens[i + 1] == 2 and lens[i + 2] == 4:
                 classify(i, i + 2)
             continue
+        ends: list[int] = []
         if i + 2 < count and lens[i + 1] == 6 and seps[i + 1] == sep and lens[i + 2] in (4, 5):
-            classify(i, i + 2)
+            ends.append(i + 2)
         total, j = 4, i
         while j + 1 < count and seps[j] == sep:
             j += 1
@@ -123,8 +171,14 @@ def _window_candidates(
             if total > 19:
                 break
             if j - i >= 2 and total >= 12:
-                classify(i, j)
+                ends.append(j)
             if lens[j] != 4:
+                break
+        # Longest first: "4111 1111 1111 1111" is one card, and once it is found its first
+        # twelve digits are not also read as an Aadhaar.
+        for end in sorted(ends, reverse=True):
+            if classify(i, end):
+                skip_to = end + 1
                 break
 
 
@@ -162,14 +216,7 @@ def _classify(
                 add(62, "us_ssn", "stdnum.us.ssn", "ranges+shape")
         return
     if total == 12:
-        # The bare Verhoeff test first: it rejects nine numbers in ten before stdnum's fuller
-        # (and slower) validation runs.
-        if (
-            cfg.enabled("aadhaar")
-            and shape in ((12,), (4, 4, 4))
-            and verhoeff.is_valid(digits)
-            and aadhaar.is_valid(digits)
-        ):
+        if cfg.enabled("aadhaar") and shape in ((12,), (4, 4, 4)) and verhoeff_ok(digits) and aadhaar.is_valid(digits):
             c = the_cue()
             if c == "aadhaar":
                 add(78, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+cue")
@@ -185,7 +232,7 @@ def _classify(
         total == 16
         and cfg.enabled("aadhaar_vid")
         and shape in ((16,), (4, 4, 4, 4))
-        and verhoeff.is_valid(digits)
+        and verhoeff_ok(digits)
         and vid.is_valid(digits)
     ):
         c = the_cue()
@@ -193,7 +240,13 @@ def _classify(
             add(82, "aadhaar_vid", "stdnum.in_.vid", "verhoeff+cue")
         elif c not in _VETOES:
             add(56, "aadhaar_vid", "stdnum.in_.vid", "verhoeff")
-    if cfg.enabled("card_pan") and _card_shape(shape, total) and plausible_iin(digits) and luhn.is_valid(digits):
+    if (
+        cfg.enabled("card_pan")
+        and _card_shape(shape, total)
+        and plausible_iin(digits)
+        and luhn_ok(digits)
+        and luhn.is_valid(digits)
+    ):
         c = the_cue()
         if c == "card_pan":
             add(80, "card_pan", "stdnum.luhn", "luhn+iin+cue")
@@ -204,16 +257,24 @@ def _classify(
 def _phone_candidates(
     text: str, start: int, end: int, region: str | None, cfg: DetectorConfig, out: list[Candidate]
 ) -> None:
-    # The matcher sees a few characters either side: a "+91 " or "(" before the run belongs to
-    # the number, and a letter or ":32" next to it is how it tells ids and times from phones.
-    lo = max(0, start - 6)
+    # The matcher sees a little context: a "+" or "(" before the run belongs to the number, and
+    # ":32" after it is how the matcher tells a time from a phone number.
+    lo = start
+    while lo > 0 and start - lo < 6 and text[lo - 1] in "+( ":
+        lo -= 1  # only the punctuation a number starts with; a digit or letter there is another token
+    if "+" not in text[lo:start] and "(" not in text[lo:start]:
+        lo = start
     hi = min(len(text), end + 6)
     for i in range(end, hi):
         if text[i].isalpha():
             hi = i  # an extension ("ext 45") is not part of the number a person is reached on
             break
-    chunk = text[lo:hi]
-    for match in PhoneNumberMatcher(chunk, region, leniency=Leniency.VALID, max_tries=4):
+    matches = list(PhoneNumberMatcher(text[lo:hi], region, leniency=Leniency.VALID, max_tries=4))
+    if not matches and lo < start:
+        # The "+" or "(" may belong to something else ("( + 98765…"); try the digits alone.
+        lo = start
+        matches = list(PhoneNumberMatcher(text[lo:hi], region, leniency=Leniency.VALID, max_tries=4))
+    for match in matches:
         m_start = lo + match.start
         m_end = lo + match.end
         cue = nearest_cue(text, m_start, cfg.context_chars)
