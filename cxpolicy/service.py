@@ -13,9 +13,10 @@ Why it is shaped this way:
   error is JSON, and nothing returns a traceback: a catch-all handler answers 500 with no
   internals and logs the exception server-side.
 - **No unaudited decision.** With an audit sink, a decision is returned only after its record
-  is committed. `AuditSink.arecord` awaits the group-commit writer without blocking the
-  event loop or holding a worker thread, so concurrent requests share one transaction; if
-  the commit fails the answer is a 503, never the decision.
+  is committed: `AuditSink.record` runs in a worker thread (the event loop keeps serving),
+  and the sink's group-commit writer puts the records of concurrent requests in one
+  transaction; a batch hands all its records over at once (`arecord`). If the commit fails
+  the answer is a 503, never the decision.
 - **Admin endpoints are off unless configured.** Reload and the audit endpoints (which hold
   customer records, masked) need `Authorization: Bearer <CXPOLICY_ADMIN_TOKEN>`, compared
   with `hmac.compare_digest`; without a configured token they answer 403.
@@ -36,6 +37,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
+import anyio.to_thread
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
@@ -66,6 +69,8 @@ ESCALATION_STATES = ("open", "assigned", "resolved")
 # After an audit commit fails, /readyz reports "unavailable" for this long, so a load
 # balancer drains this replica; then real traffic probes the audit log again.
 AUDIT_UNREADY_SECONDS = 5.0
+# Single decisions waiting for their audit commit at once, per worker (each holds a thread).
+AUDIT_THREADS = 256
 _JSON = "application/json"
 
 
@@ -123,6 +128,7 @@ class _Service:
         self.exposition = exposition_registry(registry, state)
         self.stopping = False
         self.audit_failed_at: float | None = None
+        self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.openapi_bytes = orjson.dumps(openapi())
         self.docs_html: str | None = None
 
@@ -171,10 +177,21 @@ class _Service:
         assert self.audit is not None
         audit = self.audit
         try:
-            if len(pairs) == 1:  # the common case: no task to create
+            if len(pairs) == 1:
+                # One decision: `record` (masking, encoding, then waiting for the commit) in a
+                # worker thread, so the event loop keeps serving meanwhile. Measured against
+                # `arecord` (masking on the loop): up to 1.7x the audited throughput here, for
+                # more CPU per decision; the limiter lets the writer batch beyond anyio's 40.
                 v, d = pairs[0]
-                await audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
-            else:
+                if self._audit_threads is None:
+                    self._audit_threads = anyio.CapacityLimiter(AUDIT_THREADS)
+                await anyio.to_thread.run_sync(
+                    audit.record,
+                    v if isinstance(v, dict) else {"non_object_request": v},
+                    d,
+                    limiter=self._audit_threads,
+                )
+            else:  # a batch hands the writer all its records at once: no thread per record
                 await asyncio.gather(
                     *(
                         audit.arecord(v if isinstance(v, dict) else {"non_object_request": v}, d)
