@@ -32,9 +32,10 @@ __all__ = [
 ]
 
 # A surrogate code point in decoded text is always a lone one: JSON's escaped pairs decode to
-# one astral character, and valid UTF-8 cannot encode a surrogate at all.
+# one astral character. Valid UTF-8 cannot encode a surrogate, but json.loads decodes bytes
+# with "surrogatepass", so the 3-byte form (ED A0..BF xx) gets through unless looked for.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _INF = float("inf")
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
