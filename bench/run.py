@@ -65,7 +65,7 @@ class Settings:
     size_series_n: int = 1_000
 
 
-QUICK = Settings("quick", requests=120, budget_s=0.4)
+QUICK = Settings("quick", requests=100, budget_s=0.4, min_samples=10, tracemalloc_max_n=100)
 FULL = Settings(
     "full", requests=400, rounds=7, budget_s=2.5, min_samples=50, load_repeats=5,
     load_repeats_large=3, memory_max_n=10_000, tracemalloc_max_n=10_000,
