@@ -1,6 +1,6 @@
 """Run the benchmark: cross-check every engine, then time them side by side.
 
-    python -m bench.run --quick        # all N, short rounds, memory up to N=1,000 (< 2 minutes)
+    python -m bench.run --quick        # all N, short rounds, memory at N=1,000 (< 2 minutes)
     python -m bench.run --full         # all N, long rounds, memory and tracemalloc at every N
     python -m bench.run --profile 1000 # cProfile of cxpolicy's decide() at N=1,000
 
@@ -60,15 +60,15 @@ class Settings:
     min_samples: int = 20  # per engine, per round, whatever the budget
     load_repeats: int = 3  # at N < 10,000; one load at 10,000 in quick mode
     load_repeats_large: int = 1
-    memory_max_n: int = 1_000  # memory probes (a fresh process per engine and N) up to this N
+    memory_sizes: tuple[int, ...] = (1_000,)  # memory probes: a fresh process per engine and N
     tracemalloc_max_n: int = 1_000  # tracemalloc the cxpolicy load up to this N
     size_series_n: int = 1_000
 
 
-QUICK = Settings("quick", requests=100, budget_s=0.4, min_samples=10, tracemalloc_max_n=100)
+QUICK = Settings("quick", requests=100, budget_s=0.4, min_samples=10)
 FULL = Settings(
     "full", requests=400, rounds=7, budget_s=2.5, min_samples=50, load_repeats=5,
-    load_repeats_large=3, memory_max_n=10_000, tracemalloc_max_n=10_000,
+    load_repeats_large=3, memory_sizes=SIZES, tracemalloc_max_n=10_000,
 )
 
 
@@ -124,28 +124,33 @@ class Loaded:
     prepared: list[Any]
 
 
-def cross_check(workload: Workload, engines: Sequence[Loaded]) -> list[Mismatch]:
+def cross_check(
+    workload: Workload,
+    engines: Sequence[Loaded],
+    expected: Sequence[tuple[str, frozenset[int]]] | None = None,
+) -> list[Mismatch]:
     """Every engine against the brute-force reference, on every request. Empty list = agreement.
 
     Compares the effect always, and the set of matched rules when the engine reports it. As every
-    engine is held to the same reference, they also agree with each other.
+    engine is held to the same reference, they also agree with each other. `expected` passes in
+    the reference's answers when they are already computed.
     """
     out: list[Mismatch] = []
     for i, req in enumerate(workload.requests):
-        expected, rules = reference(workload, req)
+        expected_effect, rules = expected[i] if expected is not None else reference(workload, req)
         for e in engines:
             try:
                 got, matched = e.adapter.explain(e.handle, e.prepared[i])
             except Exception as exc:  # an engine error is a disagreement, not a crash
-                out.append(Mismatch(e.adapter.name, i, expected, "error", error=str(exc)))
+                out.append(Mismatch(e.adapter.name, i, expected_effect, "error", error=str(exc)))
                 continue
             if matched is not None and matched != rules:
                 out.append(
-                    Mismatch(e.adapter.name, i, expected, got, tuple(sorted(rules - matched)),
+                    Mismatch(e.adapter.name, i, expected_effect, got, tuple(sorted(rules - matched)),
                              tuple(sorted(matched - rules)))
                 )
-            elif got != expected:
-                out.append(Mismatch(e.adapter.name, i, expected, got))
+            elif got != expected_effect:
+                out.append(Mismatch(e.adapter.name, i, expected_effect, got))
     return out
 
 
@@ -273,6 +278,7 @@ def timing_rounds(
     for rnd in range(settings.rounds):
         order = list(engines)
         rng.shuffle(order)
+        gc.collect()  # once per round: a full collection walks every loaded policy's objects
         start = (rnd * 37) % nreq  # each round starts elsewhere in the (shuffled) request mix
         idx = [(start + j) % nreq for j in range(nreq)]
         for e in order:
@@ -280,7 +286,6 @@ def timing_rounds(
             decide = e.adapter.decider(e.handle)
             prepared = e.prepared
             decide(prepared[idx[0]])  # warm
-            gc.collect()
             clock = time.perf_counter_ns
             spent = 0
             done = 0
@@ -297,7 +302,6 @@ def timing_rounds(
                     break
             batch = e.adapter.batch(e.handle)
             chunk = [prepared[j] for j in idx[:done]]
-            gc.collect()
             t0 = clock()
             batch(chunk)
             r.batch.append((len(chunk), (clock() - t0) / 1e9))
@@ -390,11 +394,10 @@ def size_series(n: int, counts: Sequence[int], settings: Settings) -> list[dict[
 
 # ---------------------------------------------------------------------------------- the run
 
-def workload_stats(w: Workload) -> dict[str, Any]:
+def workload_stats(w: Workload, expected: Sequence[tuple[str, frozenset[int]]]) -> dict[str, Any]:
     per_kind: dict[str, list[int]] = {"few": [], "many": []}
     effects: dict[str, int] = {}
-    for req, k in zip(w.requests, w.kinds, strict=True):
-        eff, m = reference(w, req)
+    for (eff, m), k in zip(expected, w.kinds, strict=True):
         per_kind[k].append(len(m))
         effects[eff] = effects.get(eff, 0) + 1
     return {
@@ -459,7 +462,8 @@ def run(settings: Settings, engines: Sequence[str], out: Path, doc: Path | None)
     workloads: dict[int, Any] = {}
     for n in settings.sizes:
         w = generate(n, requests=settings.requests)
-        workloads[n] = workload_stats(w)
+        expected = [reference(w, r) for r in w.requests]  # the brute-force oracle, once
+        workloads[n] = workload_stats(w, expected)
         results = {a.name: EngineResult(a.name, n) for a in adapters}
         sources = {a.name: a.source(w) for a in adapters}
         repeats = settings.load_repeats if n < 10_000 else settings.load_repeats_large
@@ -467,7 +471,7 @@ def run(settings: Settings, engines: Sequence[str], out: Path, doc: Path | None)
         handles = load_all(adapters, sources, repeats, rng, results)
         loaded = [Loaded(a, handles[a.name], [a.prepare(r) for r in w.requests]) for a in adapters]
         log(f"N={n}: cross-checking {len(w.requests)} requests")
-        bad = cross_check(w, loaded)
+        bad = cross_check(w, loaded, expected)
         if bad:
             for m in bad[:20]:
                 log(f"MISMATCH {m}")
@@ -485,7 +489,7 @@ def run(settings: Settings, engines: Sequence[str], out: Path, doc: Path | None)
         log(f"N={n}: " + "; ".join(f"{k} p50 {v['p50_us']:.1f}us" for k, v in s.items()))
     log("memory probes (one fresh process per engine and N)")
     for r in all_results:
-        if r.n > settings.memory_max_n:
+        if r.n not in settings.memory_sizes:
             continue
         trace = r.engine == "cxpolicy" and r.n <= settings.tracemalloc_max_n
         probe = run_probe(r.engine, r.n, trace=False)
