@@ -21,7 +21,11 @@ FILL = "\x01"  # the rest (newlines are kept)
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 # What the scan stops at: a string, a comment, or `when`/`unless` as a whole word.
-_INTERESTING = re.compile(r'"|#|(?<![A-Za-z0-9_.\-])(?:when|unless)(?![A-Za-z0-9_.\-])')
+_INTERESTING = re.compile(
+    r'"|#|[{}]|(?<![A-Za-z0-9_.\-])(when|unless|extend|dimension|rule|test)(?![A-Za-z0-9_.\-])'
+)
+_DEFAULT_AFTER = re.compile(r"[ \t]*default(?![A-Za-z0-9_.\-])")
+DIM_DEFAULT = "\x03"  # replaces the `d` of a `default` on the line of a dimension's closing brace
 _CLOSE = frozenset(")]}")
 
 
@@ -66,6 +70,9 @@ def prepass(text: str) -> PrePass:
     conds: dict[int, CondText] = {}
     comments: list[Comment] = []
     problems: list[tuple[int, int, str]] = []
+    braces: list[bool] = []  # per open `{`: does it open a dimension's value list?
+    in_dimension = False  # the last top-level keyword declared a dimension
+    extending = False  # ... after `extend`, which takes no default
     i = 0
     while i < n:
         m = _INTERESTING.search(text, i)
@@ -83,6 +90,26 @@ def prepass(text: str) -> PrePass:
             own = text[line_starts[line - 1] : i].strip() == ""
             comments.append(Comment(line, col, text[i:j].rstrip(), own))
             i = j
+            continue
+        if ch == "{":
+            # Only the `}` closing a dimension's value list may be followed by its `default`.
+            braces.append(in_dimension and not braces)
+            in_dimension = False
+            i += 1
+            continue
+        if ch == "}":
+            closes_values = braces.pop() if braces else False
+            d = _DEFAULT_AFTER.match(text, i + 1)
+            if closes_values and d is not None:
+                out[d.end() - len("default")] = DIM_DEFAULT
+            i += 1
+            continue
+        word = m.group(1)
+        if word in ("extend", "dimension", "rule", "test"):
+            if not braces:  # `extend dimension` takes no default
+                in_dimension = word == "dimension" and not extending
+                extending = word == "extend"
+            i = m.end()
             continue
         i = _take_condition(text, m.end(), out, conds, comments, problems, line_starts)
     return PrePass("".join(out), conds, tuple(comments), tuple(problems))

@@ -4,7 +4,7 @@ Input: the text of one file. Output: its canonical text, or `FormatError` with t
 diagnostics when the file does not parse (a file that does not parse is never rewritten).
 
 Why it prints from Lark's parse tree and not from `ast.Module`: the AST merges repeated
-`match` and `cite` clauses and forgets token spellings (`1e3`, `"\\u00e9"`, `redact []`),
+`match` and `cite` clauses and forgets token spellings (`1e3`, `"\\u00e9"`),
 and the formatter must keep every one of those, because its contract is
 parse(fmt(x)) == parse(x) and "your text, only re-spaced". The tree comes from the same
 grammar file and the same pre-pass as `syntax.parse`, so the two cannot drift apart.
@@ -347,10 +347,10 @@ class _Printer:
             return f"escalate to {t.children[0]}", None, ""
         if kind != "redact":
             return kind, None, ""
-        values, style = t.children
+        listed, style = t.children
         tail = f" as {style}" if style is not None else ""
-        written = self.text[t.meta.start_pos : t.meta.end_pos]
-        if isinstance(values, Tree) or "[" in written:  # `redact []` parses like `redact`: keep it
+        if isinstance(listed, Tree):  # `redact [...]`, possibly `redact []` (a checker error to keep)
+            values = listed.children[0] if listed.children else None
             return "redact ", _value_texts(values), tail
         return "redact", None, tail
 

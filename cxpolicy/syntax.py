@@ -345,12 +345,8 @@ class _Builder:
         return ast.EffectSpec("escalate", queue=queue, span=self._span(meta))
 
     def redact(self, meta: Any, ch: list[Any]) -> ast.EffectSpec:
-        # children: [value_list-or-None (only when brackets written), style-or-None]
-        classes: tuple[ast.Value, ...] | None
-        if len(ch) == 2:
-            values, style = ch
-        else:  # pragma: no cover - grammar shape guard
-            values, style = None, None
+        # children: [redact_list (a list, maybe empty) or None when no brackets, style or None]
+        values, style = ch
         classes = None if values is None else tuple(values)
         return ast.EffectSpec(
             "redact",
@@ -359,6 +355,9 @@ class _Builder:
             span=self._span(meta),
             style_span=self._tspan(style) if style is not None else self._span(meta),
         )
+
+    def redact_list(self, meta: Any, ch: list[Any]) -> list[ast.Value]:
+        return list(ch[0] or [])
 
     # values
     def value_list(self, meta: Any, ch: list[Any]) -> list[ast.Value]:

@@ -174,9 +174,11 @@ def item(draw: st.DrawFn) -> list[str | _Cond]:
         if kind == "dimension" and draw(st.booleans()):
             toks.append(draw(st.sampled_from(["ordered", "set"])))
         vs = draw(st.lists(value, max_size=30))
-        toks += ["{", *comma_list([[v] for v in vs], draw(st.booleans()) and bool(vs)), "}"]
+        # A dimension's `default` sits on the line of its closing brace (docs/language.md §3).
+        close = "}"
         if kind == "dimension" and draw(st.booleans()):
-            toks += ["default", draw(value)]
+            close = "} default " + draw(value)
+        toks += ["{", *comma_list([[v] for v in vs], draw(st.booleans()) and bool(vs)), close]
         return toks
     if kind == "attribute":
         toks = ["attribute", draw(st.sampled_from(PATHS)), ":", draw(st.sampled_from(["number", "map", "bool"]))]
@@ -212,9 +214,9 @@ def policy_text(draw: st.DrawFn) -> str:
     items: list[list[str | _Cond]] = []
     for it in draw(st.lists(item(), max_size=8)):
         if it[0] == "default" and items and items[-1][0] == "dimension":
-            # `dimension d: {...}` then `default allow`: the dimension takes `default allow` as
-            # its own default value (the grammar's reading, not the formatter's); keep apart.
-            items.append(["package", "sep"])
+            # On the line of a dimension's closing brace `default` is that dimension's default;
+            # a policy-set default starts its own line.
+            it = ["\ndefault", *it[1:]]
         items.append(it)
     toks = [t for it in items for t in it]
     out = [draw(st.sampled_from(["", "\n", "# header\n\n"]))]

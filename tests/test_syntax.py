@@ -131,3 +131,29 @@ def test_single_quoted_strings_get_a_hint() -> None:
 def test_unclosed_bracket_in_condition_is_reported() -> None:
     r = parse("package p\nrule r {\n  when (a &&\n  decide allow\n}\n", "f.cxp")
     assert any(d.code == "CXP102" and d.span.line == 3 for d in r.diagnostics)
+
+
+def test_dimension_default_sits_on_the_closing_brace_line() -> None:
+    src = """package p
+dimension d at x: {a, b} default b
+dimension e: ordered {
+  a, b
+} default a
+extend dimension e: {c}
+default allow
+rule r { decide allow } default escalate
+"""
+    r = parse(src, "f.cxp")
+    assert r.diagnostics == []
+    assert r.module is not None
+    dims = [i for i in r.module.items if isinstance(i, ast.Dimension)]
+    assert [(d.name, d.default and d.default.text) for d in dims] == [("d", "b"), ("e", "a")]
+    defaults = [i.effect.effect for i in r.module.items if isinstance(i, ast.DefaultDecl)]
+    assert defaults == ["allow", "escalate"]  # never swallowed as a dimension's default value
+
+
+def test_empty_redact_list_is_kept_apart_from_implicit_redact() -> None:
+    m = parse("package p\nrule a { decide redact [] }\nrule b { decide redact }\n", "f.cxp").module
+    assert m is not None
+    a, b = (i.decides[0] for i in m.items if isinstance(i, ast.Rule))
+    assert a.classes == () and b.classes is None
