@@ -68,7 +68,7 @@ _AT_RE = re.compile(
 _IBAN_DB = numdb.get("iban")
 _BBAN_PART = re.compile(r"([0-9]+)!")
 _VPA_LOCAL_RE = re.compile(r"[A-Za-z0-9._\-]{2,}")
-# Class-string bytes (pii.py) that may appear in a token or in an email's local part.
+# Class-string bytes (cues.TextView) that may appear in a token or in an email's local part.
 _ALNUM_CLASS = frozenset(b"a0")
 _LOCAL_CLASS = frozenset(b"a0._%+-")
 

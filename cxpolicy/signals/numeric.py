@@ -22,7 +22,7 @@ from cxpolicy.signals.cues import NEGATIVE, Candidate, nearest_cue
 
 __all__ = ["find_numeric", "luhn_ok", "plausible_iin", "verhoeff_ok"]
 
-# Runs are found on the class string (see pii.py: digits are "0", letters "a"), where the
+# Runs are found on the class string (cues.TextView: digits are "0", letters "a"), where the
 # first character is a literal and the regex engine skips ahead with a fast scan. A run is a
 # digit and at least six more, with up to two separator characters between digits; every
 # repetition consumes a digit, so the match cannot backtrack.
