@@ -12,6 +12,7 @@ bounded *by construction* instead, and each bound below names what it caps and w
     text the detectors scan ─── cxpolicy.signals (the tail beyond it is reported `truncated`)
     regexes ─────────────────── RE2 (linear time, no backreferences), never Python `re`
     CEL cost ────────────────── condition_cost: comprehensions multiply by MAX_CONTAINER_ITEMS
+                                 (checked for shipped policies by a test; not yet by lint)
 
 Exceeding a per-request limit gives an `escalate` decision whose error has kind `limit` (or,
 over HTTP, a 413/400 before any decision is made); it never raises and never hangs. The
@@ -87,8 +88,9 @@ def condition_cost(text: str) -> int:
     decision. String functions and `matches` (RE2) are linear in the text and count as one
     step here; the byte limit bounds them. Raises `CelSyntaxError` for text that is not CEL.
 
-    Lint compares this with MAX_CONDITION_COST; tests/test_limits.py holds every shipped pack
-    and example ruleset under it.
+    tests/test_limits.py holds every shipped pack and example ruleset under
+    MAX_CONDITION_COST; lint is the place to warn about a policy over it (not yet wired: see
+    docs/security.md, "Open items").
     """
     from cxpolicy.cel import syntax  # lazy: Lark and cel-python are not needed to read limits
 
