@@ -9,9 +9,9 @@ same rules for the other engines.
 
 Shape of the rules (realistic for a CX policy set, tuned so the request mix spans a wide
 range of matches):
-- each rule constrains 1–5 of the 7 dimensions (`action` in 85% of rules), mostly with `=` or
-  `in`, sometimes `!=` / `not in`, ordered comparisons on `risk_tier`, set tests on
-  `data_class`;
+- each rule constrains 2–6 of the 7 dimensions (`action` in 95% of rules, almost always with
+  `=` or `in`), mostly with `=` or `in`, sometimes `!=` / `not in`, ordered comparisons on
+  `risk_tier` (never trivially true), set tests on `data_class`;
 - values are drawn Zipf-like (the first declared values are the popular ones), so a few
   actions, channels, segments carry many rules, as in a real contact centre;
 - 30% of rules carry one or two conditions over `context.amount`, `context.otp_verified`
