@@ -79,8 +79,9 @@ def revision(sources: Sequence[SourceFile]) -> str:
     """sha256 over (name, text) of every source in load order; independent of where files sit."""
     h = hashlib.sha256()
     for s in sources:
-        h.update(s.revision_key.encode())
+        # surrogatepass: a text handed to load_text may hold a lone surrogate; it still hashes.
+        h.update(s.revision_key.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
-        h.update(s.text.encode())
+        h.update(s.text.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return "sha256:" + h.hexdigest()

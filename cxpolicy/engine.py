@@ -256,8 +256,6 @@ class PolicySet:
                     )
                 )
                 continue
-            if d.slot == self._data_slot and extra_classes:
-                value = list(dict.fromkeys([*value, *(c for c in extra_classes if c in d.positive)]))
             pos = d.free
             neg = 0
             for v in value:
@@ -268,6 +266,15 @@ class PolicySet:
                     continue
                 pos |= p
                 neg |= d.negative[v]
+            if d.slot == self._data_slot and extra_classes and not errors:
+                # Classes the detectors found count as declared (only vocabulary values; the
+                # request's own values are validated above, so they are all hashable strings).
+                detected = [c for c in extra_classes if type(c) is str and c in d.positive and c not in value]
+                if detected:
+                    value = [*value, *dict.fromkeys(detected)]
+                    for v in detected:
+                        pos |= d.positive[v]
+                        neg |= d.negative[v]
             mask &= pos & ~neg
             if cmask and not errors:
                 cd = csets[k]
@@ -328,7 +335,7 @@ class PolicySet:
         decision = self._combine(matched, data_classes, tuple(cond_errors or ()))
         decision.signals = signals
         if explain:
-            decision.trace = self._trace(candidates or [], matched, request, activation, decision, signals)
+            decision.trace = self._trace(candidates or [], matched, request, activation, decision, signals, set_values)
         return decision
 
     def _combine(
@@ -404,13 +411,20 @@ class PolicySet:
         activation: Mapping[str, Any],
         decision: Decision,
         signals: Mapping[str, Any] | None,
+        set_values: Mapping[int, list[str]],
     ) -> Trace:
         matched_ids = {r.index for r in matched}
+        # Set dimensions as the engine saw them: with the classes the detectors found.
+        effective = {self.index.dimensions[slot].name: v for slot, v in set_values.items()}
         out: list[TraceRule] = []
         for i in candidates:
             r = self.rules[i]
             constraints = tuple(
-                TraceConstraint(c.text, _seen(c, request), constraint_holds(c, _value_for(c, request)))
+                TraceConstraint(
+                    c.text,
+                    _seen(c, request, effective),
+                    constraint_holds(c, _value_for(c, request, effective)),
+                )
                 for c in r.checked.constraints
             )
             conds: list[TraceCondition] = []
@@ -532,15 +546,17 @@ def _lookup(request: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return cur
 
 
-def _value_for(c: CheckedConstraint, request: Mapping[str, Any]) -> Any:
+def _value_for(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> Any:
+    if c.dimension.name in effective:
+        return effective[c.dimension.name]
     v = _lookup(request, c.dimension.path)
     if v is _MISSING:
         return [] if c.dimension.is_set else c.dimension.default
     return v
 
 
-def _seen(c: CheckedConstraint, request: Mapping[str, Any]) -> str:
-    v = _value_for(c, request)
+def _seen(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> str:
+    v = _value_for(c, request, effective)
     if isinstance(v, list):
         return f"{c.dimension.path_text} = [{', '.join(map(str, v))}]"
     return f"{c.dimension.path_text} = {v}"

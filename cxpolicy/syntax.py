@@ -53,6 +53,19 @@ def parse(text: str, file: str) -> ParseResult:
     except _BuildError as exc:
         diags.append(exc.diagnostic)
         return ParseResult(None, diags, pre)
+    except _BadString as exc:
+        t = exc.tok
+        line, col = t.line or 1, t.column or 1
+        diags.append(
+            Diagnostic(
+                "CXP103",
+                Severity.ERROR,
+                f"invalid string literal: {exc.reason.lower()}",
+                Span(file, line, col, t.end_line or line, t.end_column or col + 1),
+                'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
+            )
+        )
+        return ParseResult(None, diags, pre)
     assert isinstance(module, ast.Module)
     return ParseResult(module, diags, pre)
 
@@ -176,8 +189,19 @@ def _join(items: list[str]) -> str:
 # --------------------------------------------------------------------------------- builder
 
 
+class _BadString(Exception):
+    def __init__(self, tok: Token, reason: str):
+        super().__init__(reason)
+        self.tok = tok
+        self.reason = reason
+
+
 def _unquote(tok: Token) -> str:
-    s: str = json.loads(tok.value)
+    """A .cxp string literal: JSON's escapes; a raw tab or other control character is kept."""
+    try:
+        s: str = json.loads(tok.value, strict=False)
+    except json.JSONDecodeError as exc:
+        raise _BadString(tok, exc.msg) from None
     return s
 
 

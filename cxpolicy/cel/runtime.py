@@ -368,6 +368,8 @@ def regex(pattern: str) -> Any:
     """RE2, as CEL specifies and cel-python uses; compiled once per distinct pattern."""
     try:
         return re2.compile(pattern, _RE2_OPTIONS)
+    except UnicodeEncodeError:  # a lone surrogate (`\ud800`) has no UTF-8 form for RE2
+        raise CelEvalError(f"invalid regular expression {pattern!r}: not encodable as UTF-8") from None
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise CelEvalError(f"invalid regular expression {pattern!r}: {detail}") from None
