@@ -8,6 +8,7 @@ service's pydantic models and the published JSON Schema mirror `Decision.to_dict
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,10 +31,39 @@ __all__ = [
 ]
 
 
+class _Entropy(threading.local):
+    """Random bytes from the OS, fetched 4 KiB at a time per thread (one system call per 409
+    ids instead of one per id); a forked child starts with a fresh buffer, so two worker
+    processes never hand out the same bytes."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            self.buf = os.urandom(4096)
+            self.pos = 0
+        start = self.pos
+        self.pos = start + n
+        return self.buf[start : start + n]
+
+
+_entropy = _Entropy()
+
+
+def _reset_after_fork() -> None:
+    global _entropy
+    _entropy = _Entropy()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def new_decision_id() -> str:
     """A UUIDv7 (RFC 9562): time-ordered, so audit records sort by creation without a clock column."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(_entropy.take(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a (12 bits)

@@ -242,3 +242,22 @@ rule no_a { match d != a
 """)
     assert p.decide({}).effect is Effect.ESCALATE
     assert p.decide({"data_classes": ["a"]}).effect is Effect.ALLOW
+
+
+def test_decision_ids_differ_across_a_fork() -> None:
+    import os
+
+    from cxpolicy.decision import new_decision_id
+
+    new_decision_id()  # fill this process's buffer
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the next id it would hand out
+        os.close(r)
+        os.write(w, new_decision_id().encode())
+        os._exit(0)
+    os.close(w)
+    child = os.read(r, 100).decode()
+    os.waitpid(pid, 0)
+    mine = new_decision_id()
+    assert child[15:] != mine[15:]  # the random parts differ (a shared buffer would repeat them)
