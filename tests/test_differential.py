@@ -274,18 +274,6 @@ def _matching_view(request: dict[str, Any], dims: list[Dim]) -> dict[str, Any]:
     return {**request, "data_classes": list(dict.fromkeys([*(have or []), *extra]))}
 
 
-def _known_engine_bug(request: dict[str, Any], dims: list[Dim]) -> bool:
-    """engine.py merges detected classes into the data-class list with dict.fromkeys before
-    checking its elements, so an unhashable element (`["c0", ["x"]]`) with a detection raises
-    TypeError: an `internal` error (still escalate) instead of a request error naming
-    `data_classes`. Skipped here; test_known_bug_unhashable_data_class_with_detection below
-    fails as XPASS once it is fixed."""
-    have = request.get("data_classes")
-    dc = next(d[2] for d in dims if d[0] == "dc")
-    detected = any(c in dc for c in stub_detector(request)["pii"])
-    return detected and isinstance(have, list) and any(isinstance(x, list | dict) for x in have)
-
-
 def _differential(data: st.DataObject, partition: bool) -> None:
     text, dims = data.draw(policies())
     with partitioning(partition):
@@ -294,9 +282,6 @@ def _differential(data: st.DataObject, partition: bool) -> None:
     event(f"partitioned: {policy.index.by is not None}")
     for _ in range(REQUESTS_PER_POLICY):
         req = data.draw(requests(dims))
-        if _known_engine_bug(req, dims):
-            event("known engine bug: unhashable data class with a detection")
-            continue
         expected = reference_full(policy, req, stub_detector(req))
         decision = policy.decide(req)
         assert _engine(decision) == expected, text
@@ -370,8 +355,7 @@ def test_fail_safe_rules_of_language_section_5(flag: bool) -> None:
     assert d.effect.value == "escalate"
 
 
-@pytest.mark.xfail(strict=True, reason="engine: dict.fromkeys over unvalidated data classes (see _known_engine_bug)")
-def test_known_bug_unhashable_data_class_with_detection() -> None:
+def test_regression_unhashable_data_class_with_detection() -> None:
     policy = load_text("package k\ndimension dc at data_classes: set {c0}\nrule r {\n  decide allow\n}\n", "k.cxp")
     policy.detector = stub_detector
     req = {"data_classes": ["c0", ["x"]], "_pii": ["c0"]}
@@ -379,8 +363,7 @@ def test_known_bug_unhashable_data_class_with_detection() -> None:
     assert [(e.kind, e.field) for e in d.errors] == [("request", "data_classes")]
 
 
-@pytest.mark.xfail(strict=True, reason="engine._trace shows constraints against the undetected data classes")
-def test_known_bug_trace_constraints_see_detected_classes() -> None:
+def test_regression_trace_constraints_see_detected_classes() -> None:
     """With detection on, a class the detector found makes `dc = c0` hold and the rule match,
     but the trace evaluates its constraints on the request's own `data_classes` (empty here)
     and shows `dc = c0` as not holding beside the note "all constraints hold"."""
