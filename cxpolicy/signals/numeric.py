@@ -321,8 +321,17 @@ def _phone_segments(groups: list[tuple[int, int]], strong: list[tuple[int, int]]
     segments: list[tuple[int, int]] = []
     seg: tuple[int, int] | None = None
     prev_len = 0
+    # Groups come in text order, so one sweep over the strong spans (sorted by start) keeps the
+    # furthest end among those starting at or before the group: the group is explained iff that
+    # end reaches past it. (Checking every strong span per group was quadratic on hostile text.)
+    spans = sorted(strong)
+    j = 0
+    reach = -1
     for g_start, g_end in groups:
-        if any(s <= g_start and g_end <= e for s, e in strong):
+        while j < len(spans) and spans[j][0] <= g_start:
+            reach = max(reach, spans[j][1])
+            j += 1
+        if reach >= g_end:
             if seg is not None:
                 segments.append(seg)
             seg, prev_len = None, 0
