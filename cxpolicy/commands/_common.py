@@ -15,7 +15,15 @@ from cxpolicy.source import Diagnostic, PolicyError, render_diagnostics
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["echo_diagnostics", "load_or_exit", "pack_option", "policy_options", "use_color"]
+__all__ = [
+    "detect_option",
+    "echo_diagnostics",
+    "input_option",
+    "load_or_exit",
+    "pack_option",
+    "policy_options",
+    "use_color",
+]
 
 
 def use_color(stream: Any = None) -> bool:
@@ -43,6 +51,35 @@ def policy_options(f: F) -> F:
         type=click.Path(),
         metavar="PATH",
         help="A .cxp file or a directory of them; repeatable. Everything loads as one policy set.",
+    )(f)
+
+
+def input_option(
+    help_text: str = "One JSON request, or JSON-lines (one request per line); `-` reads stdin.",
+) -> Callable[[F], F]:
+    """`-i FILE|-`: where the requests come from (read with cxpolicy.requests.iter_requests)."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "-i",
+            "--input",
+            "input_file",
+            required=True,
+            type=click.File("r", encoding="utf-8"),
+            metavar="FILE|-",
+            help=help_text,
+        )(f)
+
+    return decorate
+
+
+def detect_option(f: F) -> F:
+    """`--detect/--no-detect`, on by default: what the service does, so the CLI decides alike."""
+    return click.option(
+        "--detect/--no-detect",
+        default=True,
+        show_default=True,
+        help="Run the PII and prompt-injection detectors over payload.text before deciding.",
     )(f)
 
 

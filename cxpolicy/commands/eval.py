@@ -8,22 +8,14 @@ from typing import IO
 import click
 import orjson
 
-from cxpolicy.commands._common import load_or_exit, policy_options
+from cxpolicy.commands._common import detect_option, input_option, load_or_exit, policy_options
 from cxpolicy.render import decision_text
 from cxpolicy.requests import iter_requests
 
 
 @click.command("eval")
 @policy_options
-@click.option(
-    "-i",
-    "--input",
-    "input_file",
-    required=True,
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE|-",
-    help="One JSON request, or JSON-lines (one request per line); `-` reads stdin.",
-)
+@input_option()
 @click.option("--explain", is_flag=True, help="Add the trace: every candidate rule, constraint and condition.")
 @click.option(
     "--format",
@@ -33,12 +25,7 @@ from cxpolicy.requests import iter_requests
     show_default=True,
     help="json: one decision per line (JSON-lines); text: for people.",
 )
-@click.option(
-    "--detect/--no-detect",
-    default=True,
-    show_default=True,
-    help="Run the PII and prompt-injection detectors over payload.text before deciding.",
-)
+@detect_option
 def eval_cmd(
     paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], explain: bool, fmt: str, detect: bool
 ) -> None:

@@ -8,7 +8,7 @@ from typing import IO
 import click
 import orjson
 
-from cxpolicy.commands._common import load_or_exit, policy_options, use_color
+from cxpolicy.commands._common import detect_option, input_option, load_or_exit, policy_options, use_color
 from cxpolicy.explain import Explanation, explain, render_text
 from cxpolicy.requests import iter_requests
 
@@ -17,25 +17,12 @@ __all__ = ["explain_cmd"]
 
 @click.command("explain")
 @policy_options
-@click.option(
-    "-i",
-    "--input",
-    "input_file",
-    required=True,
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE|-",
-    help="One JSON request (or JSON-lines: each is explained in turn); `-` reads stdin.",
-)
+@input_option("One JSON request (or JSON-lines: each is explained in turn); `-` reads stdin.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--alternatives", default=4, show_default=True, metavar="N", help="Further counterfactuals to list after the best."
 )
-@click.option(
-    "--detect/--no-detect",
-    default=True,
-    show_default=True,
-    help="Run the PII and prompt-injection detectors over payload.text first, as `eval` does.",
-)
+@detect_option
 def explain_cmd(
     paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], fmt: str, alternatives: int, detect: bool
 ) -> None:

@@ -16,7 +16,7 @@ import click
 import orjson
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.commands._common import load_or_exit, policy_options
+from cxpolicy.commands._common import detect_option, input_option, load_or_exit, policy_options
 from cxpolicy.effects import Style
 from cxpolicy.redact import KEY_ENV, RedactionKeyError, apply, styles_from, unmaskable
 from cxpolicy.requests import iter_requests
@@ -30,15 +30,7 @@ def _region(request: Any) -> str | None:
 
 @click.command("redact")
 @policy_options
-@click.option(
-    "-i",
-    "--input",
-    "input_file",
-    required=True,
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE|-",
-    help="One JSON request, or JSON-lines (one request per line); `-` reads stdin.",
-)
+@input_option()
 @click.option(
     "--key-env",
     default=KEY_ENV,
@@ -47,12 +39,7 @@ def _region(request: Any) -> str | None:
     help="Environment variable holding the key for the `token` style (16+ bytes).",
 )
 @click.option("--keep-bin", is_flag=True, help="With `last4`, keep a card number's first six digits too.")
-@click.option(
-    "--detect/--no-detect",
-    default=True,
-    show_default=True,
-    help="Run the PII and prompt-injection detectors over payload.text before deciding.",
-)
+@detect_option
 @click.option(
     "--format",
     "fmt",

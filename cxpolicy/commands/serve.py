@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.commands._common import load_or_exit, policy_options, use_color
+from cxpolicy.commands._common import detect_option, load_or_exit, policy_options, use_color
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 
 if TYPE_CHECKING:
@@ -93,12 +93,7 @@ def create_app_from_env() -> object:
     metavar="URL",
     help="Record every decision before answering it, e.g. sqlite:///var/audit.db.",
 )
-@click.option(
-    "--detect/--no-detect",
-    default=True,
-    show_default=True,
-    help="Run the PII and prompt-injection detectors over payload.text before deciding.",
-)
+@detect_option
 @click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
 @click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
