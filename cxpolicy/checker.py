@@ -338,18 +338,7 @@ def _check_rule(
         elif spec.classes is not None:
             if not spec.classes:
                 diags.append(Diagnostic("CXP307", Severity.ERROR, "`redact []` lists no classes", spec.span))
-            for v in spec.classes:
-                if v.text not in data_dim.values:
-                    hint = did_you_mean(v.text, data_dim.values)
-                    diags.append(
-                        Diagnostic(
-                            "CXP308",
-                            Severity.ERROR,
-                            f"`{v.text}` is not a data class (dimension `{data_dim.name}`)",
-                            v.span,
-                            f"did you mean `{hint}`?" if hint else None,
-                        )
-                    )
+            _check_data_classes(spec.classes, data_dim, diags)
             redact_classes = tuple(dict.fromkeys(v.text for v in spec.classes))
         else:
             pos = [c for c in constraints if c.dimension is data_dim and c.positive]
@@ -448,15 +437,20 @@ def _check_test(block: ast.TestBlock, vocab: Vocabulary, diags: list[Diagnostic]
     data_dim = vocab.data_dimension
     for e in block.expects:
         if e.kind == "redact" and data_dim is not None:
-            for v in e.values:
-                if v.text not in data_dim.values:
-                    hint = did_you_mean(v.text, data_dim.values)
-                    diags.append(
-                        Diagnostic(
-                            "CXP308",
-                            Severity.ERROR,
-                            f"`{v.text}` is not a data class (dimension `{data_dim.name}`)",
-                            v.span,
-                            f"did you mean `{hint}`?" if hint else None,
-                        )
-                    )
+            _check_data_classes(e.values, data_dim, diags)
+
+
+def _check_data_classes(values: Sequence[ast.Value], data_dim: DimensionDef, diags: list[Diagnostic]) -> None:
+    """CXP308 for each named class the data-class dimension does not declare (redact lists, tests)."""
+    for v in values:
+        if v.text not in data_dim.values:
+            hint = did_you_mean(v.text, data_dim.values)
+            diags.append(
+                Diagnostic(
+                    "CXP308",
+                    Severity.ERROR,
+                    f"`{v.text}` is not a data class (dimension `{data_dim.name}`)",
+                    v.span,
+                    f"did you mean `{hint}`?" if hint else None,
+                )
+            )
