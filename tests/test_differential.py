@@ -268,6 +268,8 @@ def _matching_view(request: dict[str, Any], dims: list[Dim]) -> dict[str, Any]:
     have = request.get("data_classes")
     if not extra or not isinstance(have, list | type(None)):
         return request
+    if any(type(c) is not str for c in have or ()):  # an invalid request: nothing is merged
+        return request
     return {**request, "data_classes": list(dict.fromkeys([*(have or []), *extra]))}
 
 

@@ -216,63 +216,21 @@ def _flatten(node: Node, kind: type[And] | type[Or]) -> list[Node]:
 
 
 def _and(node: And) -> Fn:
-    fns = tuple(compile_node(n) for n in _flatten(node, And))
-
-    def and_n(a: Any) -> bool:
-        # Any false operand decides, whatever the others did; otherwise the first error wins.
-        error: CelEvalError | None = None
-        for fn in fns:
-            try:
-                value = fn(a)
-            except CelEvalError as exc:
-                error = error or exc
-                continue
-            if value is False:
-                return False
-            if value is not True and error is None:
-                error = no_overload("&&", value)
-        if error is not None:
-            raise error
-        return True
-
-    if len(fns) != 2:
-        return and_n
-    left, right = fns
-
-    def and2(a: Any) -> bool:
-        # and_n unrolled for the common two-operand case; same outcomes, same error choice.
-        try:
-            value = left(a)
-        except CelEvalError as exc:
-            try:
-                other = right(a)
-            except CelEvalError:
-                raise exc from None
-            if other is False:
-                return False
-            raise
-        if value is True:
-            other = right(a)
-            if other is True or other is False:
-                return other
-            raise no_overload("&&", other)
-        if value is False:
-            return False
-        try:
-            other = right(a)
-        except CelEvalError:
-            raise no_overload("&&", value) from None
-        if other is False:
-            return False
-        raise no_overload("&&", value)
-
-    return and2
+    return _logical(_flatten(node, And), decisive=False, op="&&")
 
 
 def _or(node: Or) -> Fn:
-    fns = tuple(compile_node(n) for n in _flatten(node, Or))
+    return _logical(_flatten(node, Or), decisive=True, op="||")
 
-    def or_n(a: Any) -> bool:
+
+def _logical(operands: list[Node], *, decisive: bool, op: str) -> Fn:
+    """`&&` (decisive false) and `||` (decisive true), commutative with errors as CEL says:
+    any decisive operand decides, whatever the others did; otherwise the first error wins, and
+    an operand that is not a bool is an error."""
+    fns = tuple(compile_node(n) for n in operands)
+    neutral = not decisive
+
+    def logical_n(a: Any) -> Any:
         error: CelEvalError | None = None
         for fn in fns:
             try:
@@ -280,19 +238,20 @@ def _or(node: Or) -> Fn:
             except CelEvalError as exc:
                 error = error or exc
                 continue
-            if value is True:
-                return True
-            if value is not False and error is None:
-                error = no_overload("||", value)
+            if value is decisive:
+                return decisive
+            if value is not neutral and error is None:
+                error = no_overload(op, value)
         if error is not None:
             raise error
-        return False
+        return neutral
 
     if len(fns) != 2:
-        return or_n
+        return logical_n
     left, right = fns
 
-    def or2(a: Any) -> bool:
+    def logical2(a: Any) -> Any:
+        # logical_n unrolled for the common two-operand case; same outcomes, same error choice.
         try:
             value = left(a)
         except CelEvalError as exc:
@@ -300,25 +259,25 @@ def _or(node: Or) -> Fn:
                 other = right(a)
             except CelEvalError:
                 raise exc from None
-            if other is True:
-                return True
+            if other is decisive:
+                return decisive
             raise
-        if value is False:
+        if value is neutral:
             other = right(a)
             if other is True or other is False:
                 return other
-            raise no_overload("||", other)
-        if value is True:
-            return True
+            raise no_overload(op, other)
+        if value is decisive:
+            return decisive
         try:
             other = right(a)
         except CelEvalError:
-            raise no_overload("||", value) from None
-        if other is True:
-            return True
-        raise no_overload("||", value)
+            raise no_overload(op, value) from None
+        if other is decisive:
+            return decisive
+        raise no_overload(op, value)
 
-    return or2
+    return logical2
 
 
 def _cond(node: Cond) -> Fn:
