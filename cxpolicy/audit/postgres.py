@@ -24,7 +24,14 @@ import orjson
 from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import Escalation
-from cxpolicy.audit.records import GENESIS_HASH, HASHED_FIELDS, AuditRecord, canonical_json, format_time
+from cxpolicy.audit.records import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    RECORD_COLUMNS,
+    AuditRecord,
+    canonical_json,
+    select_records,
+)
 from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
 
 
@@ -42,7 +49,6 @@ psycopg, pg_errors = _load_psycopg()
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 SCHEMA_VERSION = "1"
-RECORD_COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
 ESC_COLUMNS = (
     "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
     "assigned_at, resolved_by, resolved_at, note"
@@ -278,30 +284,7 @@ class PostgresStore(Store):
         return AuditRecord.from_row(rows[0]) if rows else None
 
     def _select(self, q: Query) -> tuple[str, list[Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if q.since is not None:
-            where.append("time >= %s")
-            args.append(format_time(q.since))
-        if q.until is not None:
-            where.append("time < %s")
-            args.append(format_time(q.until))
-        for column, value in (("effect", q.effect), ("action", q.action), ("kind", q.kind),
-                              ("decision_id", q.decision_id)):  # fmt: skip
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if q.rule is not None:
-            where.append("rules::jsonb ? %s")
-            args.append(q.rule)
-        sql = f"SELECT {RECORD_COLUMNS} FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC" if q.newest_first else " ORDER BY seq"
-        if q.limit is not None:
-            sql += " LIMIT %s"
-            args.append(int(q.limit))
-        return sql, args
+        return select_records(q, placeholder="%s", rule_member='rules::jsonb ? %s')
 
     def query(self, q: Query) -> list[AuditRecord]:
         sql, args = self._select(q)

@@ -288,3 +288,37 @@ def record_hash(record: AuditRecord) -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+RECORD_COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
+
+
+def select_records(q: Any, *, placeholder: str, rule_member: str) -> tuple[str, list[Any]]:
+    """The SELECT for an `audit.base.Query`, in the store's SQL dialect.
+
+    `placeholder` is the driver's parameter marker (`?` for sqlite3, `%s` for psycopg);
+    `rule_member` is the dialect's test that the JSON `rules` array holds one id.
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    if q.since is not None:
+        where.append(f"time >= {placeholder}")
+        args.append(q.since if isinstance(q.since, str) else format_time(q.since))
+    if q.until is not None:
+        where.append(f"time < {placeholder}")
+        args.append(q.until if isinstance(q.until, str) else format_time(q.until))
+    for column, value in (("effect", q.effect), ("action", q.action), ("kind", q.kind), ("decision_id", q.decision_id)):
+        if value is not None:
+            where.append(f"{column} = {placeholder}")
+            args.append(value)
+    if q.rule is not None:
+        where.append(rule_member)
+        args.append(q.rule)
+    sql = f"SELECT {RECORD_COLUMNS} FROM records"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq DESC" if q.newest_first else " ORDER BY seq"
+    if q.limit is not None:
+        sql += f" LIMIT {placeholder}"
+        args.append(int(q.limit))
+    return sql, args

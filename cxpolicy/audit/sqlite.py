@@ -26,17 +26,16 @@ from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import Escalation
 from cxpolicy.audit.records import (
     GENESIS_HASH,
-    HASHED_FIELDS,
+    RECORD_COLUMNS,
     AuditRecord,
     canonical_json,
-    format_time,
+    select_records,
 )
 from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = "1"
-RECORD_COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
 ESC_COLUMNS = (
     "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
     "assigned_at, resolved_by, resolved_at, note"
@@ -371,34 +370,8 @@ class SQLiteStore(Store):
         return AuditRecord.from_row(row) if row else None
 
     def _select(self, q: Query) -> tuple[str, list[Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if q.since is not None:
-            where.append("time >= ?")
-            args.append(_iso(q.since))
-        if q.until is not None:
-            where.append("time < ?")
-            args.append(_iso(q.until))
-        for column, value in (
-            ("effect", q.effect),
-            ("action", q.action),
-            ("kind", q.kind),
-            ("decision_id", q.decision_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if q.rule is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(records.rules) WHERE value = ?)")
-            args.append(q.rule)
-        sql = f"SELECT {RECORD_COLUMNS} FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC" if q.newest_first else " ORDER BY seq"
-        if q.limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(q.limit))
-        return sql, args
+        member = "EXISTS (SELECT 1 FROM json_each(records.rules) WHERE value = ?)"
+        return select_records(q, placeholder="?", rule_member=member)
 
     def query(self, q: Query) -> list[AuditRecord]:
         return list(self.iter_records(q))
@@ -466,10 +439,6 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self._conn.close()
-
-
-def _iso(value: Any) -> str:
-    return format_time(value) if not isinstance(value, str) else value
 
 
 def _statements(script: str) -> list[str]:
