@@ -225,6 +225,7 @@ def parse(text: str) -> tuple[Tree, Node]:
     The Lark tree is returned too: the fallback hands it to cel-python's evaluator.
     """
     global _PARSER
+    _check_string_literals(text)
     if _PARSER is None:
         _PARSER = CELParser()
     try:
@@ -237,6 +238,47 @@ def parse(text: str) -> tuple[Tree, Node]:
         return tree, _Converter(text).convert(tree, frozenset())
     except RecursionError:
         raise CelSyntaxError("expression is nested too deeply") from None
+
+
+def _check_string_literals(text: str) -> None:
+    """Reject an unterminated string literal in one linear pass, before cel-python's lexer.
+
+    cel-python's string regexes let a backslash be read both as an escape and as any
+    character, so on an unterminated literal Python's `re` backtracks exponentially in the
+    number of backslashes (found by fuzzing: 60 backslashes would take over a day). A literal
+    that this scan finds closed is left to Lark, which stays the authority on what is valid.
+    """
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c not in "\"'":
+            i += 1
+            continue
+        # r/R (raw: backslashes do not escape), optionally with b/B, right before the quote.
+        j = i
+        while j > 0 and text[j - 1] in "rRbB" and j > i - 2:
+            j -= 1
+        raw = any(ch in "rR" for ch in text[j:i]) and (j == 0 or not (text[j - 1].isalnum() or text[j - 1] == "_"))
+        quote = text[i : i + 3] if text.startswith(c * 3, i) else c
+        k = i + len(quote)
+        closed = False
+        while k < n:
+            ch = text[k]
+            if ch == "\\" and not raw:
+                k += 2
+                continue
+            if text.startswith(quote, k):
+                k += len(quote)
+                closed = True
+                break
+            if ch == "\n" and len(quote) == 1:
+                break
+            k += 1
+        if not closed:
+            line = text.count("\n", 0, i) + 1
+            col = i - (text.rfind("\n", 0, i) + 1) + 1
+            raise CelSyntaxError("unterminated string literal", line, col)
+        i = k
 
 
 def _syntax_error(text: str, exc: CELParseError) -> CelSyntaxError:
