@@ -82,3 +82,12 @@ def test_eval_unknown_pack_and_missing_path(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["eval", "-p", str(tmp_path / "nope"), "--pack", "hippa", "-i", "-"], input="{}")
     assert res.exit_code == 2
     assert "CXP001" in res.output and "CXP003" in res.output and "unknown pack `hippa`" in res.output
+
+
+def test_eval_reports_an_oversized_line_as_a_limit(tmp_path: Path) -> None:
+    pol = _write(tmp_path)
+    deep = "[" * 40 + "]" * 40
+    res = CliRunner().invoke(main, ["eval", "-p", str(pol), "-i", "-"], input=json.dumps(REQ) + "\n" + deep)
+    out = [json.loads(x) for x in res.output.strip().splitlines()]
+    assert out[1]["effect"] == "escalate"
+    assert out[1]["errors"][0]["kind"] == "limit"

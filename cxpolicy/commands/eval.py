@@ -45,7 +45,7 @@ def eval_cmd(
     out = sys.stdout
     for n, item in enumerate(iter_requests(text)):
         if item.error is not None:
-            decision = policy.reject(item.error, explain=explain)
+            decision = policy.reject(item.error, kind=item.kind, explain=explain)
         else:
             decision = policy.decide(item.value, explain=explain)
         if fmt == "json":

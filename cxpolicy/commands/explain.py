@@ -51,7 +51,7 @@ def explain_cmd(
     first = True
     for item in iter_requests(input_file.read()):
         if item.error is not None:
-            e = Explanation(None, policy.reject(item.error, explain=True))
+            e = Explanation(None, policy.reject(item.error, kind=item.kind, explain=True))
         else:
             e = explain(policy, item.value, alternatives=alternatives)
         if fmt == "json":

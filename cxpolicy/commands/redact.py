@@ -78,7 +78,7 @@ def redact_cmd(
     out = sys.stdout
     for n, item in enumerate(iter_requests(input_file.read())):
         if item.error is not None:
-            decision = policy.reject(item.error)
+            decision = policy.reject(item.error, kind=item.kind)
             payload: Any = None
         else:
             decision = policy.decide(item.value)
