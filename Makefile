@@ -37,7 +37,7 @@ conformance: $(STAMP)
 	$(BIN)/python ../shared/conformance/run.py ../shared/conformance --cxpolicy "$(BIN)/cxpolicy"
 
 fuzz: $(STAMP)
-	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py -p no:randomly
+	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py tests/test_differential.py -p no:randomly
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -20,13 +20,14 @@ from cxpolicy.checker import check
 from cxpolicy.compiler import compile_rules, revision
 from cxpolicy.engine import PolicySet
 from cxpolicy.index import build_index
+from cxpolicy.limits import MAX_POLICY_FILE_BYTES
 from cxpolicy.resources import core_vocabulary_path, pack_dir, shipped_pack_names
 from cxpolicy.source import Diagnostic, PolicyError, Severity, SourceFile, Span
 from cxpolicy.syntax import parse
 
 __all__ = ["MAX_FILE_BYTES", "collect_sources", "compile_sources", "load", "load_text"]
 
-MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_FILE_BYTES = MAX_POLICY_FILE_BYTES  # one source of truth: cxpolicy/limits.py
 PathLike = str | os.PathLike[str]
 
 
