@@ -21,7 +21,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from cxpolicy.audit.records import format_time, parse_time
+import orjson
+
+from cxpolicy.audit.records import canonical_json, format_time, parse_time
 from cxpolicy.decision import Decision, new_decision_id
 from cxpolicy.effects import Effect
 
@@ -229,3 +231,41 @@ def _check(esc: Escalation, target: str) -> None:
 
 def count_overdue(escalations: Iterable[Escalation], now: datetime) -> int:
     return sum(1 for e in escalations if e.overdue(now))
+
+
+# How an escalation is stored, shared by every store (SQLite, PostgreSQL): the columns in order,
+# a row back to an Escalation, an Escalation to a row, and the filtered listing.
+ESC_COLUMNS = (
+    "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
+    "assigned_at, resolved_by, resolved_at, note"
+)
+
+
+def escalation_from_row(row: tuple[Any, ...]) -> Escalation:
+    (eid, did, queue, reasons, opened, due, state, ato, aby, aat, rby, rat, note) = row
+    return Escalation(eid, did, queue, tuple(orjson.loads(reasons)), opened, due, state,
+                      ato, aby, aat, rby, rat, note)  # fmt: skip
+
+
+def escalation_values(esc: Escalation) -> tuple[Any, ...]:
+    """The values of `ESC_COLUMNS` for one escalation."""
+    reasons = canonical_json([dict(r) for r in esc.reasons]).decode()
+    return (esc.id, esc.decision_id, esc.queue, reasons, esc.opened_at, esc.due_at, esc.state,
+            esc.assigned_to, esc.assigned_by, esc.assigned_at, esc.resolved_by, esc.resolved_at,
+            esc.note)  # fmt: skip
+
+
+def select_escalations(
+    state: str | None, queue: str | None, decision_id: str | None, *, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The SELECT listing escalations, oldest first; `placeholder` is the driver's marker."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("state", state), ("queue", queue), ("decision_id", decision_id)):
+        if value is not None:
+            where.append(f"{column} = {placeholder}")
+            args.append(value)
+    sql = f"SELECT {ESC_COLUMNS} FROM escalations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY opened_at, id", args

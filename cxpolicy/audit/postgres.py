@@ -19,17 +19,20 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-import orjson
-
 from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
-from cxpolicy.audit.escalations import Escalation
+from cxpolicy.audit.escalations import (
+    ESC_COLUMNS,
+    Escalation,
+    escalation_from_row,
+    escalation_values,
+    select_escalations,
+)
 from cxpolicy.audit.records import (
     GENESIS_HASH,
     HASHED_FIELDS,
     RECORD_COLUMNS,
     AuditRecord,
-    canonical_json,
     select_records,
 )
 from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
@@ -49,10 +52,6 @@ psycopg, pg_errors = _load_psycopg()
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 SCHEMA_VERSION = "1"
-ESC_COLUMNS = (
-    "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
-    "assigned_at, resolved_by, resolved_at, note"
-)
 _LOCK_KEY = 0x637870_61756474  # advisory lock serialising schema creation ("cxp" "audt")
 
 SCHEMA = [
@@ -99,19 +98,6 @@ SCHEMA = [
 ]
 
 
-def _escalation(row: tuple[Any, ...]) -> Escalation:
-    (eid, did, queue, reasons, opened, due, state, ato, aby, aat, rby, rat, note) = row
-    return Escalation(eid, did, queue, tuple(orjson.loads(reasons)), opened, due, state,
-                      ato, aby, aat, rby, rat, note)  # fmt: skip
-
-
-def _esc_values(esc: Escalation, seq: int) -> tuple[Any, ...]:
-    reasons = canonical_json([dict(r) for r in esc.reasons]).decode()
-    return (esc.id, esc.decision_id, esc.queue, reasons, esc.opened_at, esc.due_at, esc.state,
-            esc.assigned_to, esc.assigned_by, esc.assigned_at, esc.resolved_by, esc.resolved_at,
-            esc.note, seq, seq)  # fmt: skip
-
-
 class _PgTx(StoreTx):
     """Like the SQLite transaction: inserts buffered, written with one `executemany` (which
     psycopg pipelines) per table when the transaction reads or commits."""
@@ -126,7 +112,7 @@ class _PgTx(StoreTx):
         self._records.append(record)
 
     def insert_escalation(self, esc: Escalation, seq: int) -> None:
-        self._escalations.append(_esc_values(esc, seq))
+        self._escalations.append((*escalation_values(esc), seq, seq))
 
     def flush(self) -> None:
         if self._records:
@@ -153,7 +139,7 @@ class _PgTx(StoreTx):
         self.flush()
         self.cur.execute(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = %s FOR UPDATE", (escalation_id,))
         row = self.cur.fetchone()
-        return _escalation(row) if row else None
+        return escalation_from_row(row) if row else None
 
     def update_escalation(self, esc: Escalation, seq: int) -> None:
         self.flush()
@@ -298,26 +284,19 @@ class PostgresStore(Store):
                 yield AuditRecord.from_row(row)
 
     def escalations(self, state: str | None, queue: str | None, decision_id: str | None) -> list[Escalation]:
-        where, args = [], []
-        for column, value in (("state", state), ("queue", queue), ("decision_id", decision_id)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        sql = f"SELECT {ESC_COLUMNS} FROM escalations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_escalation(r) for r in self._fetch(sql + " ORDER BY opened_at, id", args)]
+        sql, args = select_escalations(state, queue, decision_id, placeholder="%s")
+        return [escalation_from_row(r) for r in self._fetch(sql, args)]
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         rows = self._fetch(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = %s", (escalation_id,))
-        return _escalation(rows[0]) if rows else None
+        return escalation_from_row(rows[0]) if rows else None
 
     def overdue(self, now: str) -> list[Escalation]:
         rows = self._fetch(
             f"SELECT {ESC_COLUMNS} FROM escalations WHERE state != 'resolved' AND due_at < %s ORDER BY due_at, id",
             (now,),
         )
-        return [_escalation(r) for r in rows]
+        return [escalation_from_row(r) for r in rows]
 
     def overdue_count(self, now: str) -> int:
         rows = self._fetch("SELECT COUNT(*) FROM escalations WHERE state != 'resolved' AND due_at < %s", (now,))

@@ -19,16 +19,19 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
-from cxpolicy.audit.escalations import Escalation
+from cxpolicy.audit.escalations import (
+    ESC_COLUMNS,
+    Escalation,
+    escalation_from_row,
+    escalation_values,
+    select_escalations,
+)
 from cxpolicy.audit.records import (
     GENESIS_HASH,
     RECORD_COLUMNS,
     AuditRecord,
-    canonical_json,
     select_records,
 )
 from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
@@ -36,10 +39,6 @@ from cxpolicy.audit.retention import CHECKPOINT_COLUMNS, Checkpoint, head_mac
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = "1"
-ESC_COLUMNS = (
-    "id, decision_id, queue, reasons, opened_at, due_at, state, assigned_to, assigned_by, "
-    "assigned_at, resolved_by, resolved_at, note"
-)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,25 +124,6 @@ def _insert_sql(table: str, columns: str, rows: int) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([one] * rows)
 
 
-def _row_escalation(row: tuple[Any, ...]) -> Escalation:
-    (eid, did, queue, reasons, opened, due, state, ato, aby, aat, rby, rat, note) = row
-    return Escalation(
-        id=eid,
-        decision_id=did,
-        queue=queue,
-        reasons=tuple(orjson.loads(reasons)),
-        opened_at=opened,
-        due_at=due,
-        state=state,
-        assigned_to=ato,
-        assigned_by=aby,
-        assigned_at=aat,
-        resolved_by=rby,
-        resolved_at=rat,
-        note=note,
-    )
-
-
 def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
     rows = conn.execute(f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY id").fetchall()
     return [Checkpoint(*row) for row in rows]
@@ -165,7 +145,7 @@ class _SQLiteTx(StoreTx):
         self._records.append(record)
 
     def insert_escalation(self, esc: Escalation, seq: int) -> None:
-        self._escalations.append((*_esc_values(esc), seq, seq))
+        self._escalations.append((*escalation_values(esc), seq, seq))
 
     def flush(self) -> None:
         for start in range(0, len(self._records), _ROWS_PER_INSERT):
@@ -192,7 +172,7 @@ class _SQLiteTx(StoreTx):
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         self.flush()
         row = self.conn.execute(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)).fetchone()
-        return _row_escalation(row) if row else None
+        return escalation_from_row(row) if row else None
 
     def update_escalation(self, esc: Escalation, seq: int) -> None:
         self.flush()
@@ -248,24 +228,6 @@ class _SQLiteTx(StoreTx):
         cur = self.conn.execute("DELETE FROM records WHERE seq <= ?", (seq,))
         self.conn.execute("DELETE FROM escalations WHERE state = 'resolved' AND open_seq <= ?", (seq,))
         return cur.rowcount
-
-
-def _esc_values(esc: Escalation) -> tuple[Any, ...]:
-    return (
-        esc.id,
-        esc.decision_id,
-        esc.queue,
-        canonical_json([dict(r) for r in esc.reasons]).decode(),
-        esc.opened_at,
-        esc.due_at,
-        esc.state,
-        esc.assigned_to,
-        esc.assigned_by,
-        esc.assigned_at,
-        esc.resolved_by,
-        esc.resolved_at,
-        esc.note,
-    )
 
 
 class SQLiteStore(Store):
@@ -383,22 +345,14 @@ class SQLiteStore(Store):
                 yield AuditRecord.from_row(row)
 
     def escalations(self, state: str | None, queue: str | None, decision_id: str | None) -> list[Escalation]:
-        where, args = [], []
-        for column, value in (("state", state), ("queue", queue), ("decision_id", decision_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = f"SELECT {ESC_COLUMNS} FROM escalations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY opened_at, id"
+        sql, args = select_escalations(state, queue, decision_id, placeholder="?")
         with self._reader() as conn:
-            return [_row_escalation(r) for r in conn.execute(sql, args)]
+            return [escalation_from_row(r) for r in conn.execute(sql, args)]
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         with self._reader() as conn:
             row = conn.execute(f"SELECT {ESC_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)).fetchone()
-        return _row_escalation(row) if row else None
+        return escalation_from_row(row) if row else None
 
     def overdue(self, now: str) -> list[Escalation]:
         with self._reader() as conn:
@@ -406,7 +360,7 @@ class SQLiteStore(Store):
                 f"SELECT {ESC_COLUMNS} FROM escalations WHERE state != 'resolved' AND due_at < ? ORDER BY due_at, id",
                 (now,),
             )
-            return [_row_escalation(r) for r in rows]
+            return [escalation_from_row(r) for r in rows]
 
     def overdue_count(self, now: str) -> int:
         with self._reader() as conn:
