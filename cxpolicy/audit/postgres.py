@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
+from cxpolicy.audit.base import BufferedTx, DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import (
     ESC_COLUMNS,
     Escalation,
     escalation_from_row,
-    escalation_values,
     select_escalations,
 )
 from cxpolicy.audit.records import (
@@ -98,21 +97,13 @@ SCHEMA = [
 ]
 
 
-class _PgTx(StoreTx):
+class _PgTx(BufferedTx):
     """Like the SQLite transaction: inserts buffered, written with one `executemany` (which
     psycopg pipelines) per table when the transaction reads or commits."""
 
     def __init__(self, cur: Any, head: ChainHead) -> None:
         super().__init__(head)
         self.cur = cur
-        self._records: list[AuditRecord] = []
-        self._escalations: list[tuple[Any, ...]] = []
-
-    def insert_record(self, record: AuditRecord) -> None:
-        self._records.append(record)
-
-    def insert_escalation(self, esc: Escalation, seq: int) -> None:
-        self._escalations.append((*escalation_values(esc), seq, seq))
 
     def flush(self) -> None:
         if self._records:

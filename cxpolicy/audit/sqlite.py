@@ -19,13 +19,12 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from cxpolicy.audit.base import DuplicateDecision, Query, Store, StoreTx
+from cxpolicy.audit.base import BufferedTx, DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import (
     ESC_COLUMNS,
     Escalation,
     escalation_from_row,
-    escalation_values,
     select_escalations,
 )
 from cxpolicy.audit.records import (
@@ -129,7 +128,7 @@ def _checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
     return [Checkpoint(*row) for row in rows]
 
 
-class _SQLiteTx(StoreTx):
+class _SQLiteTx(BufferedTx):
     """Inserts are buffered and written as one multi-row INSERT per table when the
     transaction reads or commits. Why: the sqlite3 module releases the GIL around every
     statement, and getting it back from busy caller threads can take a whole switch interval
@@ -138,14 +137,6 @@ class _SQLiteTx(StoreTx):
     def __init__(self, conn: sqlite3.Connection, head: ChainHead) -> None:
         super().__init__(head)
         self.conn = conn
-        self._records: list[AuditRecord] = []
-        self._escalations: list[tuple[Any, ...]] = []
-
-    def insert_record(self, record: AuditRecord) -> None:
-        self._records.append(record)
-
-    def insert_escalation(self, esc: Escalation, seq: int) -> None:
-        self._escalations.append((*escalation_values(esc), seq, seq))
 
     def flush(self) -> None:
         for start in range(0, len(self._records), _ROWS_PER_INSERT):
