@@ -48,28 +48,18 @@ def condition_verdict(rule: CompiledRule, activation: Mapping[str, Any]) -> tupl
     not match, so a broken condition can only make the decision more cautious.
     """
     error: str | None = None
-    for expr in rule.whens:
-        try:
-            v = expr(activation)
-        except CelEvalError as exc:
-            error = error or f"`when {expr.text}`: {exc}"
-            continue
-        if v is True:
-            continue
-        if v is False:
-            return False, None
-        error = error or f"`when {expr.text}` gave {_short(v)}, not a bool"
-    for expr in rule.unlesses:
-        try:
-            v = expr(activation)
-        except CelEvalError as exc:
-            error = error or f"`unless {expr.text}`: {exc}"
-            continue
-        if v is False:
-            continue
-        if v is True:
-            return False, None
-        error = error or f"`unless {expr.text}` gave {_short(v)}, not a bool"
+    for exprs, kind, wanted in ((rule.whens, "when", True), (rule.unlesses, "unless", False)):
+        for expr in exprs:
+            try:
+                v = expr(activation)
+            except CelEvalError as exc:
+                error = error or f"`{kind} {expr.text}`: {exc}"
+                continue
+            if v is wanted:
+                continue
+            if v is (not wanted):
+                return False, None
+            error = error or f"`{kind} {expr.text}` gave {_short(v)}, not a bool"
     if error is not None:
         return rule.severity > 0, error
     return True, None
