@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m cxpolicy.devrun --host $(HOST) --port $(PORT)
+	$(BIN)/python -m cxpolicy.service.devrun --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check cxpolicy tests bench

@@ -22,8 +22,8 @@ from pathlib import Path
 from cxpolicy.audit import open_sink
 from cxpolicy.audit.records import now_utc
 from cxpolicy.audit.sink import decision_draft
-from cxpolicy.decision import Decision, Reason, new_decision_id
-from cxpolicy.effects import Effect
+from cxpolicy.engine.decision import Decision, Reason, new_decision_id
+from cxpolicy.kinds import Effect
 
 REQUEST = {
     "action": "refund.execute",

@@ -212,7 +212,7 @@ def _stage_timer(stages: dict[str, float]) -> Iterator[None]:
     Only this process sees the wrappers; if the loader's internals change, stages stay empty and
     the total still counts.
     """
-    from cxpolicy import loader
+    from cxpolicy.engine import loader
 
     names = {"_parse_all": "parse", "check": "check", "compile_rules": "compile",
              "build_index": "index"}

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cxpolicy.decision import Decision
-from cxpolicy.effects import Effect, Style
-from cxpolicy.engine import PolicySet
-from cxpolicy.loader import load
-from cxpolicy.source import Diagnostic, PolicyError
+from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.loader import load
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import Effect, Style
+from cxpolicy.lang.source import Diagnostic, PolicyError
 
 if TYPE_CHECKING:
-    from cxpolicy.reload import Engine
+    from cxpolicy.service.reload import Engine
 
 __all__ = [
     "Decision",
@@ -36,7 +36,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # `Engine` watches files with watchdog; import it only when asked so `import cxpolicy` stays light.
     if name == "Engine":
-        from cxpolicy.reload import Engine
+        from cxpolicy.service.reload import Engine
 
         return Engine
     raise AttributeError(f"module 'cxpolicy' has no attribute {name!r}")

@@ -6,7 +6,7 @@ be interrupted in the middle of a regex or a loop), so the engine does not try: 
 bounded *by construction* instead, and each bound below names what it caps and who enforces it.
 
     bytes per request ─┐
-    nesting depth      ├─ cxpolicy.requests.parse_request (CLI input, HTTP bodies)
+    nesting depth      ├─ cxpolicy.engine.requests.parse_request (CLI input, HTTP bodies)
     items per container┘   → every list a CEL comprehension walks has ≤ MAX_CONTAINER_ITEMS
     values per set dimension ── PolicySet.decide (also for Python callers passing dicts)
     text the detectors scan ─── cxpolicy.signals (the tail beyond it is reported `truncated`)
@@ -61,14 +61,14 @@ MAX_SET_VALUES: Final = 256
 #: (`DetectorConfig.max_text_chars`); the rest is reported as `signals.truncated`.
 MAX_DETECTOR_TEXT_CHARS: Final = 64 * 1024
 
-#: The decision service's default body limit (`cxpolicy.service.DEFAULT_MAX_BODY`,
+#: The decision service's default body limit (`cxpolicy.service.app.DEFAULT_MAX_BODY`,
 #: `CXPOLICY_MAX_BODY`) and batch size (`DEFAULT_MAX_BATCH`, `CXPOLICY_MAX_BATCH`).
 SERVICE_MAX_BODY: Final = 64 * 1024
 SERVICE_MAX_BATCH: Final = 1000
 
 # -------------------------------------------------------------------------- policies (authors)
 
-#: Largest .cxp file the loader reads (`cxpolicy.loader.MAX_FILE_BYTES`).
+#: Largest .cxp file the loader reads (`cxpolicy.engine.loader.MAX_FILE_BYTES`).
 MAX_POLICY_FILE_BYTES: Final = 8 * 1024 * 1024
 
 #: The most evaluation steps one condition may cost in the worst case allowed by the request

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cxpolicy.engine import PolicySet
-from cxpolicy.loader import load_text
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import PolicySet
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CXPOLICY_SHARED", ROOT.parent / "shared"))

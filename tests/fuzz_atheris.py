@@ -35,12 +35,12 @@ with atheris.instrument_imports():
     import orjson
 
     from cxpolicy.cel import CelEvalError, CelSyntaxError, compile_expression
-    from cxpolicy.effects import Effect
-    from cxpolicy.fmt import FormatError, format_source
-    from cxpolicy.lint import lint_policy
-    from cxpolicy.loader import collect_sources, compile_sources
-    from cxpolicy.requests import BadRequest, parse_request
-    from cxpolicy.source import PolicyError, SourceFile
+    from cxpolicy.engine.loader import collect_sources, compile_sources
+    from cxpolicy.engine.requests import BadRequest, parse_request
+    from cxpolicy.kinds import Effect
+    from cxpolicy.lang.source import PolicyError, SourceFile
+    from cxpolicy.tools.fmt import FormatError, format_source
+    from cxpolicy.tools.lint import lint_policy
 
 from tests.test_fuzz import CORPUS, FUZZ_POLICY, _known_bug
 

@@ -17,9 +17,9 @@ import copy
 from typing import Any
 
 from cxpolicy.cel import CelEvalError
-from cxpolicy.checker import CheckedConstraint, CheckedRule
-from cxpolicy.effects import Effect, Style
-from cxpolicy.engine import PolicySet
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import Effect, Style
+from cxpolicy.lang.checker import CheckedConstraint, CheckedRule
 from cxpolicy.limits import MAX_SET_VALUES
 
 _SEV = {"allow": 0, "redact": 1, "require_otp": 2, "escalate": 3}

@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from cxpolicy.loader import load
+from cxpolicy.engine.loader import load
 
 VOCAB = """use core
 cite TEST_CITE = "Test policy: every refund by an AI is approved by a person"

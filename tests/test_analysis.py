@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxpolicy.analysis import DECISION, Region, Space, activation, assignment_for, partition
-from cxpolicy.changes import Outcome, diff, outcome_of
-from cxpolicy.engine import PolicySet, condition_verdict
-from cxpolicy.loader import load_text
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import PolicySet, condition_verdict
+from cxpolicy.tools.analysis import DECISION, Region, Space, activation, assignment_for, partition
+from cxpolicy.tools.diff import Outcome, diff, outcome_of
 
 EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "40"))
 
@@ -295,8 +295,8 @@ def test_set_cell_union_is_exact() -> None:
 
     Exhaustive over four values, each present, absent, free, or one of the `some` values.
     """
-    from cxpolicy.analysis import Cell
-    from cxpolicy.changes import _union
+    from cxpolicy.tools.analysis import Cell
+    from cxpolicy.tools.diff import _union
 
     values = ("a", "b", "c", "d")
     subsets = [frozenset(c) for n in range(5) for c in itertools.combinations(values, n)]

@@ -12,8 +12,8 @@ from test_audit_support import KEY, PAN, Clock, make_decision, make_request, raw
 
 from cxpolicy.audit.sink import ChainedSink
 from cxpolicy.audit.sqlite import SQLiteStore
-from cxpolicy.commands.audit import audit_cmd, escalations_cmd
-from cxpolicy.effects import Effect
+from cxpolicy.cli.audit import audit_cmd, escalations_cmd
+from cxpolicy.kinds import Effect
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from cxpolicy.audit import (
     open_sink,
 )
 from cxpolicy.audit.sink import ChainedSink
-from cxpolicy.effects import Effect
+from cxpolicy.kinds import Effect
 
 psycopg = pytest.importorskip("psycopg", reason='psycopg not installed (pip install "psycopg[binary]")')
 

@@ -19,7 +19,7 @@ from cxpolicy.audit.records import (
     seal,
 )
 from cxpolicy.audit.sink import decision_draft
-from cxpolicy.effects import Effect
+from cxpolicy.kinds import Effect
 
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:

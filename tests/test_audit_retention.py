@@ -18,7 +18,7 @@ from cxpolicy.audit import (
 from cxpolicy.audit.retention import subtract_months
 from cxpolicy.audit.sink import ChainedSink
 from cxpolicy.audit.sqlite import SQLiteStore
-from cxpolicy.effects import Effect
+from cxpolicy.kinds import Effect
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -37,8 +37,8 @@ from cxpolicy.audit import (
 )
 from cxpolicy.audit.sink import ChainedSink
 from cxpolicy.audit.sqlite import SQLiteStore
-from cxpolicy.decision import DecisionError
-from cxpolicy.effects import Effect
+from cxpolicy.engine.decision import DecisionError
+from cxpolicy.kinds import Effect
 
 
 @pytest.fixture
@@ -260,8 +260,8 @@ CHILD = textwrap.dedent(
     """
     import sys, threading
     from cxpolicy.audit import open_sink
-    from cxpolicy.decision import Decision, Reason, new_decision_id
-    from cxpolicy.effects import Effect
+    from cxpolicy.engine.decision import Decision, Reason, new_decision_id
+    from cxpolicy.kinds import Effect
 
     sink = open_sink(sys.argv[1], key=None)
     lock = threading.Lock()

@@ -1,6 +1,6 @@
 """Shared builders for the audit tests (no tests here).
 
-Decisions are built directly from `cxpolicy.decision`, so the audit tests do not depend on
+Decisions are built directly from `cxpolicy.engine.decision`, so the audit tests do not depend on
 the engine. Requests carry real-shaped test values: the Luhn-valid test PAN 4111 1111 1111
 1111 and a Verhoeff-valid Aadhaar-shaped number.
 """
@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cxpolicy.decision import Decision, DecisionError, Reason, Redaction, new_decision_id
-from cxpolicy.effects import Effect, Style
+from cxpolicy.engine.decision import Decision, DecisionError, Reason, Redaction, new_decision_id
+from cxpolicy.kinds import Effect, Style
 
 KEY = b"test-audit-key-0123456789abcdef"
 PAN = "4111111111111111"

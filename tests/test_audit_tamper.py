@@ -16,7 +16,7 @@ from cxpolicy.audit import VerifyResult, open_sink
 from cxpolicy.audit.records import AuditRecord, parse_time, seal
 from cxpolicy.audit.sink import decision_draft
 from cxpolicy.audit.sqlite import RECORD_COLUMNS
-from cxpolicy.effects import Effect
+from cxpolicy.kinds import Effect
 
 
 def build(path: Path, n: int = 10, key: bytes | None = None) -> list[str]:

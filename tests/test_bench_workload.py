@@ -54,7 +54,7 @@ def test_workload_shape() -> None:
 
 
 def test_generated_policy_compiles_in_cxpolicy() -> None:
-    from cxpolicy.loader import load_text
+    from cxpolicy.engine.loader import load_text
 
     w = generate(100)
     ps = load_text(to_cxp(w), "bench.cxp")

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cxpolicy.changes import outcome_of, replay
 from cxpolicy.cli import main
-from cxpolicy.loader import load
-from cxpolicy.requests import iter_requests
+from cxpolicy.engine.loader import load
+from cxpolicy.engine.requests import iter_requests
+from cxpolicy.tools.diff import outcome_of, replay
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"

@@ -33,11 +33,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cxpolicy import index as index_module
-from cxpolicy.decision import Decision
-from cxpolicy.engine import PolicySet
+from cxpolicy.engine import index as index_module
+from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import PolicySet
 from cxpolicy.limits import MAX_SET_VALUES
-from cxpolicy.loader import load_text
 from tests.reference import _holds, engine_view, reference_full
 
 EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "120"))

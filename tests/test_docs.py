@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from cxpolicy import Effect
-from cxpolicy.loader import load_text
+from cxpolicy.engine.loader import load_text
 from tests.conftest import ROOT
 
 GUIDE = (ROOT / "docs" / "language.md").read_text()

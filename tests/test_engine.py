@@ -247,7 +247,7 @@ rule no_a { match d != a
 def test_decision_ids_differ_across_a_fork() -> None:
     import os
 
-    from cxpolicy.decision import new_decision_id
+    from cxpolicy.engine.decision import new_decision_id
 
     new_decision_id()  # fill this process's buffer
     r, w = os.pipe()

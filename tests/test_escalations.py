@@ -18,7 +18,7 @@ from cxpolicy.audit import (
 from cxpolicy.audit.escalations import open_escalations, parse_duration, transition
 from cxpolicy.audit.sink import ChainedSink
 from cxpolicy.audit.sqlite import SQLiteStore
-from cxpolicy.effects import Effect
+from cxpolicy.kinds import Effect
 
 SLA = SlaPolicy.from_mapping({"default": "4h", "queues": {"fraud-desk": "30m"}})
 

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from cxpolicy.cli import main
-from cxpolicy.effects import Effect
-from cxpolicy.explain import explain
-from cxpolicy.loader import load, load_text
+from cxpolicy.engine.loader import load, load_text
+from cxpolicy.kinds import Effect
+from cxpolicy.tools.explain import explain
 from tests.conftest import ROOT, base_request
 
 GOLDEN = ROOT / "tests" / "golden" / "explain"

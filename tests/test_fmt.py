@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxpolicy.cli import main
-from cxpolicy.conds import prepass
-from cxpolicy.fmt import FormatError, format_source
-from cxpolicy.syntax import parse
+from cxpolicy.lang.prepass import prepass
+from cxpolicy.lang.syntax import parse
+from cxpolicy.tools.fmt import FormatError, format_source
 
 GOLDEN = Path(__file__).parent / "golden" / "fmt"
 EXAMPLES = int(os.environ.get("CXPOLICY_FMT_EXAMPLES", "300"))

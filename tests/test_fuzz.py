@@ -49,14 +49,14 @@ from hypothesis import strategies as st
 
 from cxpolicy import limits
 from cxpolicy.cel import CelEvalError, CelSyntaxError, compile_expression
-from cxpolicy.decision import Decision
-from cxpolicy.effects import Effect
-from cxpolicy.engine import PolicySet
-from cxpolicy.fmt import FormatError, format_source
-from cxpolicy.loader import collect_sources, compile_sources, load
-from cxpolicy.render import decision_text
-from cxpolicy.requests import BadRequest, iter_requests, parse_request
-from cxpolicy.source import PolicyError, SourceFile
+from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.loader import collect_sources, compile_sources, load
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.engine.render import decision_text
+from cxpolicy.engine.requests import BadRequest, iter_requests, parse_request
+from cxpolicy.kinds import Effect
+from cxpolicy.lang.source import PolicyError, SourceFile
+from cxpolicy.tools.fmt import FormatError, format_source
 from tests.conftest import ROOT, base_request
 
 FAST = 60  # per fast property: together a few seconds of `make test`
@@ -705,7 +705,7 @@ def _compile_or_diagnose(text: str) -> None:
         event("compiled")
         d = compiled.decide(base_request())
         assert not [e for e in d.errors if e.kind == "internal"]
-        from cxpolicy.lint import lint_policy
+        from cxpolicy.tools.lint import lint_policy
 
         lint_policy(compiled)
     try:

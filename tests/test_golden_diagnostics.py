@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cxpolicy.loader import load_text
-from cxpolicy.source import PolicyError
+from cxpolicy.engine.loader import load_text
+from cxpolicy.lang.source import PolicyError
 
 GOLDEN = Path(__file__).parent / "golden" / "diagnostics"
 CASES = sorted(GOLDEN.glob("*.cxp"))

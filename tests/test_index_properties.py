@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cxpolicy import index as index_module
-from cxpolicy.engine import _with_defaults
-from cxpolicy.loader import load_text
+from cxpolicy.engine import index as index_module
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import _with_defaults
 from tests.reference import engine_view, reference_decide
 
 EFFECTS = ["allow", "redact", "require_otp", "escalate"]

@@ -19,10 +19,10 @@ import pytest
 
 from cxpolicy import limits
 from cxpolicy.cel import CelSyntaxError, compile_expression
-from cxpolicy.engine import PolicySet
-from cxpolicy.loader import load, load_text
-from cxpolicy.requests import BadRequest, iter_requests, parse_request
-from cxpolicy.source import PolicyError
+from cxpolicy.engine.loader import load, load_text
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.engine.requests import BadRequest, iter_requests, parse_request
+from cxpolicy.lang.source import PolicyError
 from tests.conftest import ROOT, base_request
 
 CORE_RULES = """
@@ -51,7 +51,8 @@ def _nested(depth: int) -> str:
 
 def test_owners_of_a_limit_use_the_value_in_limits() -> None:
     """The modules that enforce a limit agree with cxpolicy.limits, the documented place."""
-    from cxpolicy import loader, requests, service
+    from cxpolicy.engine import loader, requests
+    from cxpolicy.service import app as service
     from cxpolicy.signals import DetectorConfig
 
     assert requests.MAX_REQUEST_BYTES == limits.MAX_REQUEST_BYTES
@@ -324,7 +325,7 @@ def test_request_supplied_pattern_that_re2_rejects_fails_safe(regex_policy: Poli
 
 
 def test_lint_warns_on_nested_quantifiers(regex_policy: PolicySet) -> None:
-    lint = pytest.importorskip("cxpolicy.lint")
+    lint = pytest.importorskip("cxpolicy.tools.lint")
     if "CXP614" not in lint.CODES:
         pytest.skip("lint has no nested-quantifier rule (CXP614) in this tree")
     found = [d for d in lint.lint_policy(regex_policy) if d.code == "CXP614"]
@@ -396,7 +397,7 @@ def test_always_erring_condition_is_bounded_fails_safe_and_linted() -> None:
         assert d.effect.value == "escalate"
         assert [r.rule for r in d.reasons] == ["lim.misspelt_escalate"]
         assert sorted(e.rule or "" for e in d.errors) == ["lim.misspelt_allow", "lim.misspelt_escalate"]
-    lint = pytest.importorskip("cxpolicy.lint")
+    lint = pytest.importorskip("cxpolicy.tools.lint")
     if "CXP615" not in lint.CODES:
         pytest.skip("lint has no unknown-root rule (CXP615) in this tree")
     assert sum(d.code == "CXP615" for d in lint.lint_policy(policy)) == 2

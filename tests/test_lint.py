@@ -21,13 +21,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxpolicy.checker import CheckedConstraint
 from cxpolicy.cli import main
-from cxpolicy.engine import constraint_holds
-from cxpolicy.lint import CODES, _covers, _narrowed, _region, lint_paths, lint_policy, nested_quantifier
-from cxpolicy.loader import compile_sources
-from cxpolicy.source import SourceFile, Span
-from cxpolicy.vocabulary import DimensionDef
+from cxpolicy.engine.loader import compile_sources
+from cxpolicy.engine.policy_set import constraint_holds
+from cxpolicy.lang.checker import CheckedConstraint
+from cxpolicy.lang.source import SourceFile, Span
+from cxpolicy.lang.vocabulary import DimensionDef
+from cxpolicy.tools.lint import CODES, _covers, _narrowed, _region, lint_paths, lint_policy, nested_quantifier
 
 GOLDEN = Path(__file__).parent / "golden" / "lint"
 CASES = sorted(GOLDEN.glob("*.cxp"))
@@ -108,7 +108,7 @@ def test_covers_exactly_when_every_request_of_one_satisfies_the_other(
 
 
 def policy(text: str, *, shipped: bool = False, packs: tuple[str, ...] = ("core",)) -> Any:
-    from cxpolicy.loader import collect_sources
+    from cxpolicy.engine.loader import collect_sources
 
     sources, diags = collect_sources((), packs)
     sources.append(SourceFile("p.cxp", text, shipped=shipped, pack="x" if shipped else None, key="p.cxp"))
@@ -137,7 +137,7 @@ def test_a_pack_rule_is_not_reported_as_subsumed_by_a_user_rule() -> None:
     sources = [SourceFile("pack.cxp", pack, shipped=True, pack="pk", key="pack.cxp")]
     user = 'package u\nrule wide {\n  decide escalate\n  because "b"\n  cite "c"\n}\n'
     sources.append(SourceFile("u.cxp", user, key="u.cxp"))
-    from cxpolicy.loader import collect_sources
+    from cxpolicy.engine.loader import collect_sources
 
     core, diags = collect_sources((), ["core"])
     found = lint_policy(compile_sources(core + sources, diags, packs=["core"]))

@@ -22,13 +22,13 @@ from click.testing import CliRunner
 
 import cxpolicy
 from cxpolicy.cli import ExitCode, main
-from cxpolicy.decision import Decision
-from cxpolicy.effects import Effect, Style
-from cxpolicy.engine import PolicySet
-from cxpolicy.lint import lint_paths
-from cxpolicy.packs import markdown_table, pack_info, shipped_packs
+from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import Effect, Style
 from cxpolicy.resources import shipped_pack_names
-from cxpolicy.testing import run_tests
+from cxpolicy.tools.lint import lint_paths
+from cxpolicy.tools.packs import markdown_table, pack_info, shipped_packs
+from cxpolicy.tools.testing import run_tests
 from tests.conftest import ROOT
 
 PACKS = ("bfsi_rbi", "hipaa", "gdpr")

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxpolicy.cli import main
-from cxpolicy.decision import Decision, Redaction
-from cxpolicy.effects import Effect, Style
-from cxpolicy.redact import (
+from cxpolicy.engine.decision import Decision, Redaction
+from cxpolicy.kinds import Effect, Style
+from cxpolicy.signals import detect
+from cxpolicy.signals.redact import (
     KEY_ENV,
     RedactionKeyError,
     apply,
@@ -22,7 +23,6 @@ from cxpolicy.redact import (
     token_for,
     unmaskable,
 )
-from cxpolicy.signals import detect
 
 KEY = b"k" * 32
 CARD = "4111 1111 1111 1111"

@@ -24,7 +24,7 @@ from service_support import (
 
 import cxpolicy
 from cxpolicy import Effect, PolicyError
-from cxpolicy.reload import Engine, ReloadResult
+from cxpolicy.service.reload import Engine, ReloadResult
 
 
 def queue_of(engine: Engine) -> str:

@@ -28,16 +28,16 @@ from service_support import (
 )
 
 from cxpolicy.audit import AuditSink, open_sink
-from cxpolicy.loader import load_text
-from cxpolicy.reload import Engine
-from cxpolicy.schema import (
+from cxpolicy.engine.loader import load_text
+from cxpolicy.service.app import create_app
+from cxpolicy.service.reload import Engine
+from cxpolicy.service.schema import (
     ENDPOINTS,
     DecisionModel,
     EscalationListModel,
     PolicyInfoModel,
     ReloadResultModel,
 )
-from cxpolicy.service import create_app
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -453,7 +453,7 @@ def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
     rulesets = tmp_path / "rulesets"
     policy_dir(rulesets, 3, name="demo")
     port = free_port()
-    cmd = [sys.executable, "-m", "cxpolicy.devrun", "--port", str(port), "--rulesets",
+    cmd = [sys.executable, "-m", "cxpolicy.service.devrun", "--port", str(port), "--rulesets",
            str(rulesets), "--audit", f"sqlite:///{tmp_path}/var/audit.db"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -23,8 +23,8 @@ from service_support import (
     write_atomic,
 )
 
-from cxpolicy.reload import Engine
-from cxpolicy.service import create_app
+from cxpolicy.service.app import create_app
+from cxpolicy.service.reload import Engine
 
 TOKEN = "load-test-token"
 CLIENTS = 4

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cxpolicy import ast
-from cxpolicy.syntax import parse
+from cxpolicy.lang import ast
+from cxpolicy.lang.syntax import parse
 
 POLICY = """package bfsi.rbi.payments
 scope region = IN                        # added to every rule of this file

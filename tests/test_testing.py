@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from cxpolicy.cli import main
-from cxpolicy.engine import PolicySet
-from cxpolicy.loader import load_text
-from cxpolicy.testing import clause_coverage, coverage, run_tests
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.tools.testing import clause_coverage, coverage, run_tests
 
 POLICY = """
 use core
@@ -218,8 +218,8 @@ test "refunds are reviewed" {
 
 
 def _with_pack(user: str = "") -> PolicySet:
-    from cxpolicy.loader import compile_sources
-    from cxpolicy.source import SourceFile
+    from cxpolicy.engine.loader import compile_sources
+    from cxpolicy.lang.source import SourceFile
 
     sources = [SourceFile("pack/demo.cxp", PACK, shipped=True, pack="demo", key="pack:demo/demo.cxp")]
     if user:

@@ -1,6 +1,6 @@
 """cxpolicy itself, behind the same adapter as the peers.
 
-The generated .cxp (one file, its own vocabulary) is compiled with `cxpolicy.loader.load_text`;
+The generated .cxp (one file, its own vocabulary) is compiled with `cxpolicy.engine.loader.load_text`;
 a decision is `PolicySet.decide(request)` — the full public call: request validation, index,
 conditions, combining, the `Decision` with its reasons and a fresh UUIDv7 decision id. The
 request is the JSON object of LANGUAGE.md §2 as a dict (what a Python caller holds).
@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.workload import Workload, to_cxp
-from cxpolicy.engine import PolicySet
-from cxpolicy.loader import load_text
+from cxpolicy.engine.loader import load_text
+from cxpolicy.engine.policy_set import PolicySet
 
 __all__ = ["CxpolicyAdapter"]
 

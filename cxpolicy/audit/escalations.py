@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from cxpolicy.audit.records import canonical_json, format_time, parse_time
-from cxpolicy.decision import Decision, new_decision_id
-from cxpolicy.effects import Effect
+from cxpolicy.engine.decision import Decision, new_decision_id
+from cxpolicy.kinds import Effect
 
 __all__ = [
     "DEFAULT_SLA",

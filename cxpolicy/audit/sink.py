@@ -47,7 +47,7 @@ from cxpolicy.audit.retention import (
     sign_checkpoint,
 )
 from cxpolicy.audit.writer import GroupCommitWriter, WriterStats
-from cxpolicy.decision import Decision
+from cxpolicy.engine.decision import Decision
 
 __all__ = ["ChainedSink", "decision_draft", "escalation_draft"]
 
@@ -295,5 +295,5 @@ class ChainedSink(AuditSink):
 
 def _decision(value: Any) -> Decision:
     if not isinstance(value, Decision):
-        raise TypeError(f"record() takes a cxpolicy.decision.Decision, not {type(value).__name__}")
+        raise TypeError(f"record() takes a cxpolicy.engine.decision.Decision, not {type(value).__name__}")
     return value

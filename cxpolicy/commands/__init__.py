@@ -1,1 +1,0 @@
-"""One module per `cxpolicy` subcommand; each is a thin layer over the public API."""

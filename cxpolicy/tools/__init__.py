@@ -1,0 +1,4 @@
+"""Authoring tools over a compiled policy set: lint, fmt, explain, policy tests, analysis, diff, packs.
+
+Each module takes a `PolicySet` (or sources) and produces a report; none is on the decision path.
+"""
