@@ -19,7 +19,8 @@ Why it is shaped this way:
   the answer is a 503, never the decision.
 - **Admin endpoints are off unless configured.** Reload and the audit endpoints (which hold
   customer records, masked) need `Authorization: Bearer <CXPOLICY_ADMIN_TOKEN>`, compared
-  with `hmac.compare_digest`; without a configured token they answer 403.
+  through `cxpolicy.service.auth.Callers` (digests, constant time); without a configured
+  token they answer 403.
 - **Routes come from `cxpolicy.service.schema.ENDPOINTS`**, the same table the OpenAPI document is
   generated from, so the published API cannot drift from the served one.
 - **Hot path:** one attribute read for the policy, one `decide`, one orjson dump, two
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -55,6 +55,7 @@ from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEsca
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
+from cxpolicy.service.auth import AuthError, Caller, Callers, Role
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
@@ -117,7 +118,7 @@ class _Service:
         registry: CollectorRegistry,
     ) -> None:
         self.engine = engine
-        self.admin_token = (admin_token or "").encode() or None
+        self.callers = Callers.from_admin_token(admin_token)
         self.audit = audit
         self.max_body = max_body
         self.max_batch = max_batch
@@ -349,20 +350,16 @@ class _Service:
             )
             raise ApiError(400, "invalid_body", problems) from None
 
+    def _require(self, request: Request, role: Role) -> Caller:
+        """The authenticated caller of `request` if it holds `role` (else a 401/403)."""
+        try:
+            return self.callers.require(request.headers, role)
+        except AuthError as exc:
+            challenge = {"WWW-Authenticate": 'Bearer realm="cxpolicy"'} if exc.status == 401 else None
+            raise ApiError(exc.status, exc.code, exc.message, challenge) from None
+
     def _admin(self, request: Request) -> None:
-        if self.admin_token is None:
-            raise ApiError(
-                403,
-                "admin_disabled",
-                "admin endpoints are disabled: "
-                "set CXPOLICY_ADMIN_TOKEN on the server to enable them",
-            )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer realm="cxpolicy"'}
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>`", challenge)
-        if not hmac.compare_digest(token.strip().encode(), self.admin_token):
-            raise ApiError(401, "unauthorized", "the bearer token is not valid", challenge)
+        self._require(request, Role.ADMIN)
 
 
 async def _audit_call(fn: Callable[[], Any]) -> Any:
