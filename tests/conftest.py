@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -13,6 +14,15 @@ from cxpolicy.engine.policy_set import PolicySet
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CXPOLICY_SHARED", ROOT.parent / "shared"))
+IN_CI = bool(os.environ.get("CXPOLICY_CI"))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose outside program is missing, except in CI (`.ci/run` sets
+    CXPOLICY_CI and installs the program), where a missing component must fail loudly."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from cxpolicy.audit import (
 )
 from cxpolicy.audit.sink import ChainedSink
 from cxpolicy.kinds import Effect
+from tests.conftest import unavailable
 
 psycopg = pytest.importorskip("psycopg", reason='psycopg not installed (pip install "psycopg[binary]")')
 
@@ -49,7 +50,7 @@ def _free_port() -> int:
 def server() -> Iterator[str]:
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+        unavailable("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
     root = tempfile.mkdtemp(prefix="cxp-audit-pg-")
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
@@ -59,9 +60,9 @@ def server() -> Iterator[str]:
 
             pw = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
+            unavailable("running as root and there is no postgres user to run the server")
         if runuser is None:
-            pytest.skip("running as root without runuser to drop to the postgres user")
+            unavailable("running as root without runuser to drop to the postgres user")
         os.chown(root, pw.pw_uid, pw.pw_gid)
         as_user = [runuser, "-u", "postgres", "--"]
     data, port = os.path.join(root, "data"), _free_port()
@@ -72,12 +73,12 @@ def server() -> Iterator[str]:
     init = run(initdb, "-D", data, "-A", "trust", "-U", "cxp", "--no-sync")
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"initdb failed: {init.stderr.strip()[:300]}")
+        unavailable(f"initdb failed: {init.stderr.strip()[:300]}")
     options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=on"
     start = run(pg_ctl, "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start")
     if start.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"PostgreSQL did not start: {start.stderr.strip()[:300]}")
+        unavailable(f"PostgreSQL did not start: {start.stderr.strip()[:300]}")
     try:
         yield f"postgresql://cxp@/postgres?host={root}&port={port}"
     finally:
