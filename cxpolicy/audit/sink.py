@@ -9,7 +9,8 @@ durable (`record` blocks; `arecord` awaits).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from cxpolicy.audit.records import (
     format_time,
     request_digest,
 )
+from cxpolicy.audit.replay import EscalationReplay, WitnessCheck
 from cxpolicy.audit.retention import (
     Checkpoint,
     MissingKey,
@@ -46,6 +48,7 @@ from cxpolicy.audit.retention import (
     derive_key,
     sign_checkpoint,
 )
+from cxpolicy.audit.witness import Sighting, Witness, WitnessPublisher
 from cxpolicy.audit.writer import GroupCommitWriter, WriterStats
 from cxpolicy.engine.decision import Decision
 
@@ -134,13 +137,27 @@ class ChainedSink(AuditSink):
         key: bytes | None = None,
         max_batch: int = 512,
         clock: Callable[[], datetime] = utc_now,
+        witness: Witness | None = None,
+        witness_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.sla = sla or SlaPolicy()
         self._key = key
         self._request_key = derive_key(key, "request") if key is not None else None
         self._clock = clock
-        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(store.transaction, max_batch=max_batch)
+        self.witness = (
+            WitnessPublisher(witness, key, interval=witness_interval) if witness is not None else None
+        )
+        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(self._transaction, max_batch=max_batch)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[StoreTx]:
+        """The store's transaction, then (committed) the head shown to the witness: after the
+        commit, so the witness is never ahead of the database."""
+        with self.store.transaction() as tx:
+            yield tx
+        if self.witness is not None and tx.appended:
+            self.witness.committed(tx.head.seq, tx.head.hash)
 
     @property
     def stats(self) -> WriterStats:
@@ -278,18 +295,58 @@ class ChainedSink(AuditSink):
     def overdue_count(self, now: datetime | None = None) -> int:
         return self.store.overdue_count(format_time(now or self._clock()))
 
-    def verify(self, *, key: bytes | None = None, strict: bool = False) -> VerifyResult:
-        with self.store.snapshot() as (checkpoints, head, records):
-            return verify_chain(
-                records,
-                checkpoints=checkpoints,
-                head=head,
-                key=key if key is not None else self._key,
-                strict=strict,
+    def verify(
+        self,
+        *,
+        key: bytes | None = None,
+        strict: bool = False,
+        witness: Sequence[Sighting] | None = None,
+    ) -> VerifyResult:
+        """Walk the chain; replay escalation state against the escalations table; with
+        `witness` (the sightings of `cxpolicy.audit.witness`), fail when the database is behind
+        or diverges from what was witnessed. A log that was ever keyed needs its key."""
+        key = key if key is not None else self._key
+        if key is None and self.store.ever_keyed():
+            result = VerifyResult()
+            note = (
+                "this log was written with an audit key: verify it with that key "
+                "(CXPOLICY_AUDIT_KEY, or the key file beside the database)"
             )
+            return result.fail(note)
+        replay = EscalationReplay()
+        check = WitnessCheck(witness, key) if witness is not None else None
+        if check is not None and (problem := check.prepare()) is not None:
+            return VerifyResult().fail(problem)
+
+        def observe(rec: AuditRecord) -> str | None:
+            if check is not None and (problem := check.observe(rec)) is not None:
+                return problem
+            return replay.observe(rec)
+
+        with self.store.snapshot() as (checkpoints, head, records):
+            result = verify_chain(
+                records, checkpoints=checkpoints, head=head, key=key, strict=strict, observe=observe
+            )
+        if not result.ok:
+            return result
+        anchor = checkpoints[-1] if checkpoints else None
+        walked = result.last_seq if result.last_seq is not None else (anchor.through_seq if anchor else 0)
+        if check is not None:
+            problem = check.finish(walked, anchor)
+            result.notes.extend(check.notes)
+            if problem is not None:
+                return result.fail(problem)
+        rows = self.store.escalation_index()
+        if rows is not None:
+            problem = replay.compare(rows, walked, self.store.head_seq(), anchor)
+            if problem is not None:
+                return result.fail(problem)
+        return result
 
     def close(self) -> None:
         self._writer.close()
+        if self.witness is not None:
+            self.witness.close()
         self.store.close()
 
 
