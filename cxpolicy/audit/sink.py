@@ -9,6 +9,8 @@ durable (`record` blocks; `arecord` awaits).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -50,13 +52,45 @@ from cxpolicy.audit.retention import (
 )
 from cxpolicy.audit.witness import Sighting, Witness, WitnessPublisher
 from cxpolicy.audit.writer import GroupCommitWriter, WriterStats
-from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.decision import Decision, echoable
 
 __all__ = ["ChainedSink", "decision_draft", "escalation_draft"]
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else (None if value is None else str(value))
+
+
+def _stand_in(value: Any, key: bytes | None) -> str:
+    """What is stored instead of a value the vocabulary does not know: its length and a
+    (keyed) digest, enough to group and to match a suspect value, never the value itself."""
+    text = value if isinstance(value, str) else repr(value)
+    body = text.encode()
+    digest = (hmac.new(key, body, hashlib.sha256) if key else hashlib.sha256(body)).hexdigest()[:16]
+    return f"<unknown value: {len(text)} chars, {'hmac' if key else 'sha256'} {digest}>"
+
+
+def _scrub_invalid(masked: dict[str, Any], decision: Decision, key: bytes | None) -> None:
+    """Replace, in place, every request field the decision found invalid (an action, channel
+    or region outside the vocabulary) by its stand-in: a card number sent as an `action` must
+    not land in the `action` column or the stored request."""
+    for err in decision.errors:
+        if err.kind != "request" or not err.field:
+            continue
+        *parents, leaf = err.field.split(".")
+        node: Any = masked
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node[leaf]
+        if isinstance(value, list):
+            node[leaf] = [v if echoable(v) else _stand_in(v, key) for v in value]
+        elif value is not None and not echoable(value):
+            node[leaf] = _stand_in(value, key)
+
+
+
 
 
 def decision_draft(
@@ -67,10 +101,12 @@ def decision_draft(
     request_key: bytes | None = None,
 ) -> RecordDraft:
     """Everything stored about one decision. Indexed fields (actor, channel, region, action)
-    are read from the *masked* request, so no column can carry what masking removed."""
+    are read from the *masked* request, so no column can carry what masking removed, and
+    values the vocabulary rejected are stored only as a length and a keyed digest."""
     masked = mask_request(request)
     if not isinstance(masked, dict):
         raise TypeError("a request is a JSON object")
+    _scrub_invalid(masked, decision, request_key)
     actor = masked.get("actor") if isinstance(masked.get("actor"), dict) else {}
     customer = masked.get("customer") if isinstance(masked.get("customer"), dict) else {}
     assert isinstance(actor, dict) and isinstance(customer, dict)

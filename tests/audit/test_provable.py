@@ -198,3 +198,41 @@ def test_legitimate_transitions_replay_cleanly(tmp_path: Path) -> None:
     assert r.ok, r.problem
     detail = orjson.loads(sink.history(first.decision_id)[-1].detail)
     assert detail["to"] == "resolved"
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"action": "4111 1111 1111 1111"},
+        {"action": 4111111111111111},
+        {"channel": "4111-1111-1111-1111"},
+        {"customer": {"id": "C-1", "region": "234123412346", "segment": "retail", "risk_tier": "low"}},
+    ],
+)
+def test_a_value_outside_the_vocabulary_is_never_stored_or_echoed(tmp_path: Path, request_: dict) -> None:  # type: ignore[type-arg]
+    from cxpolicy.engine.loader import load
+    from test_audit_support import db_bytes
+
+    policy = load(["rulesets/bank"])
+    req = {**make_request(1), **request_}
+    decision = policy.decide(req)
+    assert decision.effect is Effect.ESCALATE and decision.errors
+    raw_value = str(next(iter(request_.values())) if "customer" not in request_ else "234123412346")
+    digits = raw_value.replace(" ", "").replace("-", "")
+    for err in decision.errors:
+        assert digits not in err.message.replace(" ", "").replace("-", "")
+    db = tmp_path / "audit.db"
+    with _sink(db) as sink:
+        sink.record(req, decision)
+    blob = db_bytes(db)
+    assert raw_value.encode() not in blob and digits.encode() not in blob
+    with _sink(db) as sink:
+        (rec,) = sink.query(kind="decision")
+    assert "<unknown value:" in rec.request and sink.verify().ok
+
+
+def test_a_misspelt_action_is_still_named_in_the_error() -> None:
+    from cxpolicy.engine.loader import load
+
+    decision = load(["rulesets/bank"]).decide({**make_request(1), "action": "refund.exectue"})
+    assert any("refund.exectue" in e.message and "did you mean" in e.message for e in decision.errors)
