@@ -210,8 +210,9 @@ def test_legitimate_transitions_replay_cleanly(tmp_path: Path) -> None:
     ],
 )
 def test_a_value_outside_the_vocabulary_is_never_stored_or_echoed(tmp_path: Path, request_: dict) -> None:  # type: ignore[type-arg]
-    from cxpolicy.engine.loader import load
     from test_audit_support import db_bytes
+
+    from cxpolicy.engine.loader import load
 
     policy = load(["rulesets/bank"])
     req = {**make_request(1), **request_}
