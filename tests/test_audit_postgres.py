@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from test_audit_support import KEY, PAN, Clock, make_decision, make_request, sensitive_request
@@ -184,3 +185,35 @@ def test_escalations_and_prune(dsn: str) -> None:
     assert sink.escalations() == []
     assert sink.verify(strict=True).ok
     sink.close()
+
+
+def test_escalation_edits_and_rollback_are_caught_on_postgres(dsn: str, tmp_path: Path) -> None:
+    from cxpolicy.audit.witness import read_sightings
+
+    witness = tmp_path / "pg.witness"
+    with open_sink(dsn, key=KEY, witness=f"file:{witness}") as sink:
+        assert isinstance(sink, ChainedSink) and sink.witness is not None
+        sink.witness._interval = 0.0  # every commit is witnessed in this test
+        for i in range(3):
+            sink.record(make_request(i), make_decision(Effect.ESCALATE, escalate_to=("fraud",)))
+        assert sink.verify(witness=list(read_sightings(witness))).ok
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        saved = conn.execute("SELECT seq, hash, mac FROM head").fetchone()
+    with open_sink(dsn, key=KEY, witness=f"file:{witness}") as sink:
+        sink.record(make_request(9), make_decision())
+    # An attacker with database credentials edits escalation state: caught by the replay.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE escalations SET state = 'resolved' WHERE ctid IN (SELECT ctid FROM escalations LIMIT 1)")
+    with open_sink(dsn, key=KEY) as sink:
+        r = sink.verify()
+    assert not r.ok and "escalations table" in (r.problem or "")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE escalations SET state = 'open'")
+        # ... then rolls the log back to the earlier, validly signed head.
+        conn.execute("ALTER TABLE records DISABLE TRIGGER ALL")
+        conn.execute("DELETE FROM records WHERE seq > %s", (saved[0],))
+        conn.execute("UPDATE head SET seq = %s, hash = %s, mac = %s", saved)
+    with open_sink(dsn, key=KEY) as sink:
+        assert sink.verify().ok  # consistent inside the database ...
+        r = sink.verify(witness=list(read_sightings(witness)))
+    assert not r.ok and "rolled back" in (r.problem or "")  # ... but behind its witness

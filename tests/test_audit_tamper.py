@@ -196,11 +196,10 @@ def test_forged_append_without_head_update(db: Path) -> None:
     assert "appended outside the sink" in result.problem
 
 
-def test_unsigned_head_is_a_note_or_a_failure_when_strict(db: Path) -> None:
+def test_with_a_key_an_unsigned_head_fails(db: Path) -> None:
     build(db, key=None)
-    loose = verify(db, key=KEY)
-    assert loose.ok and loose.notes
-    assert not verify(db, key=KEY, strict=True).ok
+    result = verify(db, key=KEY)
+    assert not result.ok and result.problem is not None and "not signed" in result.problem
 
 
 def test_sink_keeps_working_after_reopen(db: Path) -> None:

@@ -28,6 +28,7 @@ from service_support import (
 )
 
 from cxpolicy.audit import AuditSink, open_sink
+from cxpolicy.audit.witness import read_sightings
 from cxpolicy.engine.loader import load_text
 from cxpolicy.service.app import create_app
 from cxpolicy.service.reload import Engine
@@ -445,8 +446,16 @@ def test_serve_command(tmp_path: Path, workers: int) -> None:
             proc.kill()
             proc.wait(timeout=10)
     time.sleep(0.1)
-    with open_sink(f"sqlite:///{tmp_path}/audit.db", key=None) as sink:
-        assert sink.verify().ok and len(sink.query(kind="decision")) >= 20
+    # Keyed by default: serve made a key file (0600) beside the log, and a witness file.
+    key_file = tmp_path / "audit.db.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "audit.db.witness").stat().st_size > 0
+    with open_sink(f"sqlite:///{tmp_path}/audit.db") as sink:  # finds the key file itself
+        result = sink.verify(witness=list(read_sightings(tmp_path / "audit.db.witness")))
+        assert result.ok, result.problem
+        assert len(sink.query(kind="decision")) >= 20
+    with open_sink(f"sqlite:///{tmp_path}/audit.db", key=None) as unkeyed:
+        assert not unkeyed.verify().ok  # a keyed log does not verify without its key
 
 
 def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:

@@ -24,9 +24,14 @@ from cxpolicy.audit.chain import ChainHead, VerifyResult
 from cxpolicy.audit.escalations import Escalation, escalation_values
 from cxpolicy.audit.records import AuditRecord, RecordDraft, seal
 from cxpolicy.audit.retention import Checkpoint, RetentionPolicy
+from cxpolicy.audit.witness import Sighting
 from cxpolicy.audit.writer import WriterStats
 
 __all__ = ["AuditIntegrityError", "AuditSink", "DuplicateDecision", "Query", "Store", "StoreTx"]
+
+
+ESCALATION_INDEX_COLUMNS = "id, decision_id, queue, state, assigned_to, open_seq, last_seq"
+"""What `Store.escalation_index` returns per row, in this order."""
 
 
 class DuplicateDecision(ValueError):
@@ -156,6 +161,19 @@ class Store(ABC):
     ) -> AbstractContextManager[tuple[list[Checkpoint], ChainHead | None, Iterator[AuditRecord]]]:
         """One consistent read view for `verify`: checkpoints, head, and records in seq order."""
 
+    def escalation_index(self) -> list[tuple[Any, ...]] | None:
+        """Every escalation row as (ESCALATION_INDEX_COLUMNS), for `verify` to replay the
+        chain against; None when the store cannot list them (the check is then skipped)."""
+        return None
+
+    def head_seq(self) -> int:
+        """The committed chain head's seq right now (outside any snapshot)."""
+        raise NotImplementedError
+
+    def ever_keyed(self) -> bool:
+        """Whether a sink with an audit key ever opened this log (its head is signed since)."""
+        return False
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -216,7 +234,9 @@ class AuditSink(ABC):
         """For a metrics gauge (`cxpolicy_escalations_overdue`)."""
 
     @abstractmethod
-    def verify(self, *, key: bytes | None = None, strict: bool = False) -> VerifyResult: ...
+    def verify(
+        self, *, key: bytes | None = None, strict: bool = False, witness: Sequence[Sighting] | None = None
+    ) -> VerifyResult: ...
 
     @abstractmethod
     def prune(

@@ -7,7 +7,10 @@ Each record holds the hash of the one before it and a hash of its own content, s
 - an **insertion** or a **reordering** breaks the `prev_hash` link (or the hash, because `seq`
   is hashed) at the first record that moved;
 - cutting records off the **new end**, or appending there, disagrees with the stored chain
-  head; with `CXPOLICY_AUDIT_KEY` the head carries a MAC, so a forger cannot fix it up;
+  head; with `CXPOLICY_AUDIT_KEY` the head carries a MAC, so a forger cannot fix it up, and
+  a verifier holding the key refuses an unsigned or missing head (a keyed log never has one);
+- restoring an **older copy** (rollback) is consistent inside the file: only a witness
+  outside it can tell (`cxpolicy.audit.witness`);
 - pruning from the **old end** is legitimate only behind a checkpoint whose MAC verifies.
 
 The walk streams records in `seq` order and stops at the first broken one, which it reports.
@@ -15,7 +18,7 @@ The walk streams records in `seq` order and stops at the first broken one, which
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,11 +103,14 @@ def verify_chain(
     head: ChainHead | None = None,
     key: bytes | None = None,
     strict: bool = False,
+    observe: Callable[[AuditRecord], str | None] | None = None,
 ) -> VerifyResult:
     """Walk `records` (in seq order) from the newest checkpoint, or from genesis.
 
-    `strict` turns what cannot be authenticated (no key for a checkpoint, an unsigned head)
-    into failures instead of notes.
+    `strict` turns what cannot be authenticated (no key for a checkpoint, a head nobody can
+    check) into failures instead of notes. `observe` sees every record that verified, in
+    order, and may return a problem that stops the walk there (the witness and escalation
+    replays use it, so one pass serves every check).
     """
     result = VerifyResult()
     if not _check_checkpoints(checkpoints, key, result, strict):
@@ -138,6 +144,10 @@ def verify_chain(
                 "removed, reordered or rewritten before this one",
                 rec,
             )
+        if observe is not None:
+            problem = observe(rec)
+            if problem is not None:
+                return result.fail(problem, rec)
         prev_hash = rec.hash
         expected_seq += 1
         result.checked += 1
@@ -159,7 +169,7 @@ def _check_head(
     end_seq = last.seq if last else (anchor.through_seq if anchor else 0)
     end_hash = last.hash if last else (anchor.through_hash if anchor else GENESIS_HASH)
     if head is None:
-        if end_seq:
+        if end_seq or key is not None:
             result.fail("the chain head is missing (the head table was emptied)")
         return
     if (head.seq, head.hash) != (end_seq, end_hash):
@@ -174,12 +184,11 @@ def _check_head(
             )
         return
     if head.mac is None:
-        if key is not None:
-            note = "the chain head is not signed (it was written without CXPOLICY_AUDIT_KEY)"
-            if strict:
-                result.fail(note)
-            else:
-                result.notes.append(note)
+        if key is not None:  # a keyed sink signs the head from creation on: never unsigned
+            result.fail(
+                "the chain head is not signed: with an audit key every head is, so the head "
+                "was rewritten (or the log was made without this key)"
+            )
         return
     if key is None:
         note = "chain head signature not checked: set CXPOLICY_AUDIT_KEY to authenticate it"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from cxpolicy.audit.base import BufferedTx, DuplicateDecision, Query, Store, StoreTx
+from cxpolicy.audit.base import ESCALATION_INDEX_COLUMNS, BufferedTx, DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import (
     ESC_COLUMNS,
@@ -217,9 +217,14 @@ class PostgresStore(Store):
             row = cur.fetchone()
             if row is None:
                 cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s)", (SCHEMA_VERSION,))
+                if self._head_key is not None:  # a new keyed log: even its empty head is signed
+                    genesis = head_mac(self._head_key, 0, GENESIS_HASH)
+                    cur.execute("UPDATE head SET mac = %s WHERE id = 1 AND seq = 0", (genesis,))
             elif row[0] != SCHEMA_VERSION:
                 self._conn.rollback()
                 raise RuntimeError(f"audit schema {row[0]}; this build reads {SCHEMA_VERSION}")
+            if self._head_key is not None:  # from now on the head is always signed
+                cur.execute("INSERT INTO meta (key, value) VALUES ('keyed', '1') ON CONFLICT (key) DO NOTHING")
         self._conn.commit()
 
     @contextmanager
@@ -246,6 +251,15 @@ class PostgresStore(Store):
 
     def transaction(self) -> AbstractContextManager[StoreTx]:
         return self._transaction()
+
+    def escalation_index(self) -> list[tuple[Any, ...]]:
+        return self._fetch(f"SELECT {ESCALATION_INDEX_COLUMNS} FROM escalations")
+
+    def head_seq(self) -> int:
+        return int(self._fetch("SELECT seq FROM head WHERE id = 1")[0][0])
+
+    def ever_keyed(self) -> bool:
+        return bool(self._fetch("SELECT 1 FROM meta WHERE key = 'keyed'"))
 
     def _fetch(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock, self._read.cursor() as cur:

@@ -9,7 +9,10 @@ durable (`record` blocks; `arecord` awaits).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +42,7 @@ from cxpolicy.audit.records import (
     format_time,
     request_digest,
 )
+from cxpolicy.audit.replay import EscalationReplay, WitnessCheck
 from cxpolicy.audit.retention import (
     Checkpoint,
     MissingKey,
@@ -46,14 +50,47 @@ from cxpolicy.audit.retention import (
     derive_key,
     sign_checkpoint,
 )
+from cxpolicy.audit.witness import Sighting, Witness, WitnessPublisher
 from cxpolicy.audit.writer import GroupCommitWriter, WriterStats
-from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.decision import Decision, echoable
 
 __all__ = ["ChainedSink", "decision_draft", "escalation_draft"]
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else (None if value is None else str(value))
+
+
+def _stand_in(value: Any, key: bytes | None) -> str:
+    """What is stored instead of a value the vocabulary does not know: its length and a
+    (keyed) digest, enough to group and to match a suspect value, never the value itself."""
+    text = value if isinstance(value, str) else repr(value)
+    body = text.encode()
+    digest = (hmac.new(key, body, hashlib.sha256) if key else hashlib.sha256(body)).hexdigest()[:16]
+    return f"<unknown value: {len(text)} chars, {'hmac' if key else 'sha256'} {digest}>"
+
+
+def _scrub_invalid(masked: dict[str, Any], decision: Decision, key: bytes | None) -> None:
+    """Replace, in place, every request field the decision found invalid (an action, channel
+    or region outside the vocabulary) by its stand-in: a card number sent as an `action` must
+    not land in the `action` column or the stored request."""
+    for err in decision.errors:
+        if err.kind != "request" or not err.field:
+            continue
+        *parents, leaf = err.field.split(".")
+        node: Any = masked
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node[leaf]
+        if isinstance(value, list):
+            node[leaf] = [v if echoable(v) else _stand_in(v, key) for v in value]
+        elif value is not None and not echoable(value):
+            node[leaf] = _stand_in(value, key)
+
+
+
 
 
 def decision_draft(
@@ -64,10 +101,12 @@ def decision_draft(
     request_key: bytes | None = None,
 ) -> RecordDraft:
     """Everything stored about one decision. Indexed fields (actor, channel, region, action)
-    are read from the *masked* request, so no column can carry what masking removed."""
+    are read from the *masked* request, so no column can carry what masking removed, and
+    values the vocabulary rejected are stored only as a length and a keyed digest."""
     masked = mask_request(request)
     if not isinstance(masked, dict):
         raise TypeError("a request is a JSON object")
+    _scrub_invalid(masked, decision, request_key)
     actor = masked.get("actor") if isinstance(masked.get("actor"), dict) else {}
     customer = masked.get("customer") if isinstance(masked.get("customer"), dict) else {}
     assert isinstance(actor, dict) and isinstance(customer, dict)
@@ -134,13 +173,27 @@ class ChainedSink(AuditSink):
         key: bytes | None = None,
         max_batch: int = 512,
         clock: Callable[[], datetime] = utc_now,
+        witness: Witness | None = None,
+        witness_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.sla = sla or SlaPolicy()
         self._key = key
         self._request_key = derive_key(key, "request") if key is not None else None
         self._clock = clock
-        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(store.transaction, max_batch=max_batch)
+        self.witness = (
+            WitnessPublisher(witness, key, interval=witness_interval) if witness is not None else None
+        )
+        self._writer: GroupCommitWriter[StoreTx] = GroupCommitWriter(self._transaction, max_batch=max_batch)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[StoreTx]:
+        """The store's transaction, then (committed) the head shown to the witness: after the
+        commit, so the witness is never ahead of the database."""
+        with self.store.transaction() as tx:
+            yield tx
+        if self.witness is not None and tx.appended:
+            self.witness.committed(tx.head.seq, tx.head.hash)
 
     @property
     def stats(self) -> WriterStats:
@@ -278,18 +331,58 @@ class ChainedSink(AuditSink):
     def overdue_count(self, now: datetime | None = None) -> int:
         return self.store.overdue_count(format_time(now or self._clock()))
 
-    def verify(self, *, key: bytes | None = None, strict: bool = False) -> VerifyResult:
-        with self.store.snapshot() as (checkpoints, head, records):
-            return verify_chain(
-                records,
-                checkpoints=checkpoints,
-                head=head,
-                key=key if key is not None else self._key,
-                strict=strict,
+    def verify(
+        self,
+        *,
+        key: bytes | None = None,
+        strict: bool = False,
+        witness: Sequence[Sighting] | None = None,
+    ) -> VerifyResult:
+        """Walk the chain; replay escalation state against the escalations table; with
+        `witness` (the sightings of `cxpolicy.audit.witness`), fail when the database is behind
+        or diverges from what was witnessed. A log that was ever keyed needs its key."""
+        key = key if key is not None else self._key
+        if key is None and self.store.ever_keyed():
+            result = VerifyResult()
+            note = (
+                "this log was written with an audit key: verify it with that key "
+                "(CXPOLICY_AUDIT_KEY, or the key file beside the database)"
             )
+            return result.fail(note)
+        replay = EscalationReplay()
+        check = WitnessCheck(witness, key) if witness is not None else None
+        if check is not None and (problem := check.prepare()) is not None:
+            return VerifyResult().fail(problem)
+
+        def observe(rec: AuditRecord) -> str | None:
+            if check is not None and (problem := check.observe(rec)) is not None:
+                return problem
+            return replay.observe(rec)
+
+        with self.store.snapshot() as (checkpoints, head, records):
+            result = verify_chain(
+                records, checkpoints=checkpoints, head=head, key=key, strict=strict, observe=observe
+            )
+        if not result.ok:
+            return result
+        anchor = checkpoints[-1] if checkpoints else None
+        walked = result.last_seq if result.last_seq is not None else (anchor.through_seq if anchor else 0)
+        if check is not None:
+            problem = check.finish(walked, anchor)
+            result.notes.extend(check.notes)
+            if problem is not None:
+                return result.fail(problem)
+        rows = self.store.escalation_index()
+        if rows is not None:
+            problem = replay.compare(rows, walked, self.store.head_seq(), anchor)
+            if problem is not None:
+                return result.fail(problem)
+        return result
 
     def close(self) -> None:
         self._writer.close()
+        if self.witness is not None:
+            self.witness.close()
         self.store.close()
 
 

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from cxpolicy.audit.base import BufferedTx, DuplicateDecision, Query, Store, StoreTx
+from cxpolicy.audit.base import ESCALATION_INDEX_COLUMNS, BufferedTx, DuplicateDecision, Query, Store, StoreTx
 from cxpolicy.audit.chain import ChainHead
 from cxpolicy.audit.escalations import (
     ESC_COLUMNS,
@@ -271,8 +271,13 @@ class SQLiteStore(Store):
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                if self._head_key is not None:  # a new keyed log: even its empty head is signed
+                    genesis = head_mac(self._head_key, 0, GENESIS_HASH)
+                    conn.execute("UPDATE head SET mac = ? WHERE id = 1 AND seq = 0", (genesis,))
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(f"audit database {self.path} has schema {row[0]}; this build reads {SCHEMA_VERSION}")
+            if self._head_key is not None:  # from now on the head is always signed
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('keyed', '1')")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -381,6 +386,18 @@ class SQLiteStore(Store):
         self,
     ) -> AbstractContextManager[tuple[list[Checkpoint], ChainHead | None, Iterator[AuditRecord]]]:
         return self._snapshot()
+
+    def escalation_index(self) -> list[tuple[Any, ...]]:
+        with self._reader() as conn:
+            return list(conn.execute(f"SELECT {ESCALATION_INDEX_COLUMNS} FROM escalations"))
+
+    def head_seq(self) -> int:
+        with self._reader() as conn:
+            return int(conn.execute("SELECT seq FROM head WHERE id = 1").fetchone()[0])
+
+    def ever_keyed(self) -> bool:
+        with self._reader() as conn:
+            return conn.execute("SELECT 1 FROM meta WHERE key = 'keyed'").fetchone() is not None
 
     def close(self) -> None:
         self._conn.close()

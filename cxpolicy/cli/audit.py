@@ -144,19 +144,46 @@ def audit_cmd() -> None:
     is_flag=True,
     help="Also fail when a checkpoint or the chain head cannot be authenticated (no key).",
 )
+@click.option(
+    "--witness",
+    "witness_path",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="A witness file of signed chain heads: fail when the database is behind it (rolled "
+    "back) or diverges from it. Default: <db>.witness beside a SQLite log, when it exists.",
+)
 @_FORMAT
-def verify_cmd(db: str, strict: bool, fmt: str) -> None:
+def verify_cmd(db: str, strict: bool, witness_path: str | None, fmt: str) -> None:
     """Walk the hash chain; exit 1 and print the first broken record.
 
     \b
     Detects an edited record, a deleted one, an inserted or reordered one, records cut off
-    the end, and a forged or missing pruning checkpoint. With CXPOLICY_AUDIT_KEY set the
-    checkpoints and the signed chain head are authenticated too.
+    the end, a forged or missing pruning checkpoint, an escalations table that disagrees
+    with the chain, and (with a witness) a rollback to an older copy. The key comes from
+    CXPOLICY_AUDIT_KEY or the key file beside the database; a keyed log never verifies
+    without it, nor with an unsigned head.
       cxpolicy audit verify var/audit.db
+      cxpolicy audit verify var/audit.db --witness /mnt/other-disk/audit.witness
       cxpolicy audit verify var/audit.db --strict --format json
     """
+    from cxpolicy.audit import witness_file_for
+    from cxpolicy.audit.witness import read_sightings
+
+    notes: list[str] = []
+    if witness_path is None:
+        default = witness_file_for(db)
+        if default is not None and default.exists():
+            witness_path = str(default)
+            notes.append(f"checked against the witness {default}")
+    sightings = None
+    if witness_path is not None:
+        try:
+            sightings = list(read_sightings(witness_path))
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the witness {witness_path}: {exc}")
     with _open(db) as sink:
-        result = sink.verify(strict=strict)
+        result = sink.verify(strict=strict, witness=sightings)
+    result.notes.extend(notes)
     if fmt == "json":
         click.echo(_json(result.to_dict()))
     elif result.ok:

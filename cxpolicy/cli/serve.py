@@ -40,6 +40,7 @@ ENV_PACKS = "CXPOLICY_PACKS"
 ENV_WATCH = "CXPOLICY_WATCH"
 ENV_DETECT = "CXPOLICY_DETECT"
 ENV_AUDIT = "CXPOLICY_AUDIT"
+ENV_AUDIT_WITNESS = "CXPOLICY_AUDIT_WITNESS"
 ENV_MAX_BODY = "CXPOLICY_MAX_BODY"
 ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
@@ -62,9 +63,9 @@ def create_app_from_env() -> object:
     )
     audit = None
     if env.get(ENV_AUDIT):
-        from cxpolicy.audit import open_sink
+        from cxpolicy.audit import open_service_sink
 
-        audit = open_sink(env[ENV_AUDIT])
+        audit = open_service_sink(env[ENV_AUDIT])
     return create_app(
         engine,
         admin_token=env.get(ENV_ADMIN_TOKEN) or None,
@@ -91,7 +92,16 @@ def create_app_from_env() -> object:
     "--audit",
     "audit_url",
     metavar="URL",
-    help="Record every decision before answering it, e.g. sqlite:///var/audit.db.",
+    help="Record every decision before answering it, e.g. sqlite:///var/audit.db. Keyed by "
+    "default: without CXPOLICY_AUDIT_KEY a key file <db>.key (mode 0600) is made beside it.",
+)
+@click.option(
+    "--audit-witness",
+    "audit_witness",
+    metavar="SPEC",
+    envvar=ENV_AUDIT_WITNESS,
+    help="Where signed chain heads go, to prove a rollback later: file:PATH, cmd:COMMAND or "
+    "an http(s) URL; 'none' for no witness. Default: <db>.witness beside a SQLite log.",
 )
 @detect_option
 @click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
@@ -119,6 +129,7 @@ def serve_cmd(
     watch: bool,
     workers: int,
     audit_url: str | None,
+    audit_witness: str | None,
     detect: bool,
     max_body: int,
     max_batch: int,
@@ -150,7 +161,7 @@ def serve_cmd(
         engine = _engine_or_exit(paths, packs, watch=watch, detect=detect)
         policy = engine.policy
     if audit_url:
-        _check_audit(audit_url)
+        _check_audit(audit_url, audit_witness)
     token = os.environ.get(ENV_ADMIN_TOKEN) or None
     click.echo(
         f"cxpolicy: serving {policy.revision} ({policy.rule_count} rules) on http://{host}:{port}"
@@ -176,17 +187,18 @@ def serve_cmd(
                 ENV_WATCH: "1" if watch else "",
                 ENV_DETECT: "1" if detect else "",
                 ENV_AUDIT: audit_url or "",
+                ENV_AUDIT_WITNESS: audit_witness or "",
                 ENV_MAX_BODY: str(max_body),
                 ENV_MAX_BATCH: str(max_batch),
             }
         )
         _run_workers(workers, options)
         return
-    from cxpolicy.audit import open_sink
+    from cxpolicy.audit import open_service_sink
     from cxpolicy.service.app import create_app
 
     assert engine is not None
-    audit = open_sink(audit_url) if audit_url else None
+    audit = open_service_sink(audit_url, witness=audit_witness) if audit_url else None
     app = create_app(
         engine,
         admin_token=token,
@@ -257,12 +269,13 @@ def _engine_or_exit(
         sys.exit(ExitCode.POLICY_ERROR)
 
 
-def _check_audit(url: str) -> None:
-    """Open and close the audit log once, so a bad URL fails the command, not each worker."""
-    from cxpolicy.audit import open_sink
+def _check_audit(url: str, witness: str | None) -> None:
+    """Open and close the audit log once, so a bad URL (or a PostgreSQL log without a key)
+    fails the command, not each worker; this also makes the key file on first start."""
+    from cxpolicy.audit import open_service_sink
 
     try:
-        open_sink(url).close()
+        open_service_sink(url, witness=witness).close()
     except Exception as exc:  # bad URL, missing driver, unreachable database, bad file
         click.echo(f"cxpolicy serve: cannot open the audit log {url!r}: {exc}", err=True)
         sys.exit(1)

@@ -8,6 +8,7 @@ service's pydantic models and the published JSON Schema mirror `Decision.to_dict
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -268,3 +269,15 @@ def summarise(d: Decision) -> str:
     if d.effect is Effect.REDACT and d.redact:
         classes = " (mask " + ", ".join(f"{r.data_class} as {r.style.value}" for r in d.redact) + ")"
     return f"{effect}{queue}{classes} because {names} matched{tail}."
+
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_.:\-]{0,39}")
+_DIGIT_RUN = re.compile(r"\d{4}")
+
+
+def echoable(value: object) -> bool:
+    """Whether a value the vocabulary rejected may be repeated in an error message or stored
+    in the audit log: a short identifier-like token such as a misspelt action, yes; anything
+    that could be a card number, a phone number or free text an agent was steered into
+    sending, no (it is then described by its length, or stored as a digest)."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None and _DIGIT_RUN.search(value) is None

@@ -23,6 +23,7 @@ from cxpolicy.engine.decision import (
     TraceCondition,
     TraceConstraint,
     TraceRule,
+    echoable,
     new_decision_id,
 )
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
@@ -596,10 +597,9 @@ def _json_kind(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
-        return f"the number {v}"
+        return f"the number {v}" if abs(v) < 10_000 else "a number"  # never a card number
     if isinstance(v, str):
-        shown = v if len(v) <= 40 else v[:37] + "..."
-        return f'the string "{shown}"'
+        return f'the string "{v}"' if echoable(v) else f"a string of {len(v)} characters"
     if isinstance(v, list):
         return "an array"
     if isinstance(v, dict):
@@ -638,9 +638,10 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
         )
     hint = did_you_mean(value, d.values)
     tail = f"; did you mean `{hint}`?" if hint else f"; expected one of {_one_of(d)}"
-    shown = value if len(value) <= 60 else value[:57] + "..."
+    shown = f"`{value}`" if echoable(value) else f"a value of {len(value)} characters"
     return DecisionError(
         "request",
-        f"`{d.path_text}` has `{shown}`, which is not a value of dimension `{d.name}`{tail}",
+        f"`{d.path_text}` has {shown}, which is not a value of dimension `{d.name}`{tail}",
         field=d.path_text,
     )
+

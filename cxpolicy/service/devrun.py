@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from cxpolicy.audit import AuditSink, open_sink
+    from cxpolicy.audit import AuditSink, open_service_sink
     from cxpolicy.service.app import create_app
     from cxpolicy.service.reload import Engine
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    audit: AuditSink | None = open_sink(args.audit) if args.audit else None
+    audit: AuditSink | None = open_service_sink(args.audit) if args.audit else None
     token = os.environ.get("CXPOLICY_ADMIN_TOKEN") or None
     app = create_app(engine, admin_token=token, audit=audit, close_on_shutdown=True)
 
