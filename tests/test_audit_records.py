@@ -77,7 +77,8 @@ def test_known_answer() -> None:
     assert text == (
         '{"action":"refund.execute","actor_id":"a-1","actor_kind":"ai","channel":"chat",'
         '"cites":["CITE-0"],"decision_id":"0196b3c2-0000-7000-8000-000000000001",'
-        '"detail":"{\\"default_applied\\":false,\\"errors\\":[],\\"redact\\":[]}",'
+        '"detail":"{\\"default_applied\\":false,\\"errors\\":[],\\"redact\\":[],'
+        '\\"summary\\":\\"allow because r.one matched — r.one applies.\\"}",'
         '"effect":"allow","escalate_to":[],"kind":"decision",'
         '"policy_revision":"sha256:' + "ab" * 32 + '",'
         '"prev_hash":"' + "0" * 64 + '","region":null,'
@@ -87,7 +88,7 @@ def test_known_answer() -> None:
         '"rules":["r.one"],"seq":1,"time":"2024-01-01T09:00:00.000000Z","v":1}'
     )
     assert hashlib.sha256(text.encode()).hexdigest() == rec.hash
-    assert rec.hash == "a5c464fba9a2ad151520ae31d82d75e8a194f7f9b382b31dbaa8112c61fd8fb4"
+    assert rec.hash == "d17f65c362c1edbcd654947b41ef0769f09d39a18da70a08cdd3319e9ec8b939"
 
 
 def test_row_round_trip() -> None:

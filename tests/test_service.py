@@ -464,7 +464,8 @@ def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
     port = free_port()
     cmd = [sys.executable, "-m", "cxpolicy.service.devrun", "--port", str(port), "--rulesets",
            str(rulesets), "--audit", f"sqlite:///{tmp_path}/var/audit.db"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "CXPOLICY_ADMIN_TOKEN"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         assert proc.stdout is not None
         lines: list[str] = []
@@ -489,6 +490,14 @@ def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
         assert decision["effect"] == "escalate" and not decision["errors"]
         assert "desk-3" in decision["escalate_to"]
         assert (tmp_path / "var" / "audit.db").exists()
+        # The banner says how to reach the console; its made-up token signs in, and the stop is there.
+        console = next(x for x in lines if "console:" in x)
+        token = console.split("the token ", 1)[1].split()[0]
+        base = url.split("/v1/", 1)[0]
+        with httpx.Client(base_url=base) as browser:
+            signed = browser.post("/console/login", data={"name": "admin", "key": token}, follow_redirects=False)
+            assert signed.status_code == 303
+            assert "desk-3" in browser.get("/console/queues").text
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -206,17 +206,21 @@ def open_sink(
 
 
 WITNESS_ENV = "CXPOLICY_AUDIT_WITNESS"
+SLA_ENV = "CXPOLICY_SLA"
 
 
-def open_service_sink(url: str, *, witness: str | None = None) -> AuditSink:
+def open_service_sink(url: str, *, witness: str | None = None, sla: SlaPolicy | None = None) -> AuditSink:
     """The audit log as the decision service opens it: keyed by default (a key file is made
     beside a new SQLite log; PostgreSQL needs `CXPOLICY_AUDIT_KEY`), and witnessed by
     `witness`, else `CXPOLICY_AUDIT_WITNESS`, else `<db>.witness` beside a SQLite log
-    (`none` turns the witness off)."""
+    (`none` turns the witness off). Escalation SLAs come from `sla`, else `CXPOLICY_SLA`
+    (`fraud-desk=30m,default=2h`), else 4 hours for every queue."""
     spec = witness if witness is not None else (os.environ.get(WITNESS_ENV) or None)
     if spec is None:
         default = witness_file_for(url)
         spec = f"file:{default}" if default is not None else None
     if spec is not None and spec.strip().lower() in ("none", "off"):
         spec = None
-    return open_sink(url, create_key=True, witness=spec)
+    if sla is None and os.environ.get(SLA_ENV):
+        sla = SlaPolicy.parse(os.environ[SLA_ENV])
+    return open_sink(url, create_key=True, witness=spec, sla=sla)

@@ -94,6 +94,26 @@ class SlaPolicy:
         return opened + sla
 
     @classmethod
+    def parse(cls, specs: str | Iterable[str]) -> SlaPolicy:
+        """From `QUEUE=DURATION` items (`fraud-desk=30m`, `default=2h`), as `serve --sla`
+        and `CXPOLICY_SLA` (comma-separated) give them."""
+        items = [p for p in (specs.split(",") if isinstance(specs, str) else specs) if p.strip()]
+        queues: dict[str, str] = {}
+        default: str | None = None
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise ValueError(f"an SLA is QUEUE=DURATION (e.g. fraud-desk=30m), not {item!r}")
+            if name.strip() == "default":
+                default = value.strip()
+            else:
+                queues[name.strip()] = value.strip()
+        config: dict[str, Any] = {"queues": queues}
+        if default is not None:
+            config["default"] = default
+        return cls.from_mapping(config)
+
+    @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> SlaPolicy:
         """From config such as `{"default": "4h", "queues": {"fraud-desk": "30m"}}`."""
         default = parse_duration(config.get("default", DEFAULT_SLA))

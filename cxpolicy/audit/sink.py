@@ -93,6 +93,26 @@ def _scrub_invalid(masked: dict[str, Any], decision: Decision, key: bytes | None
 
 
 
+def _signal_summary(signals: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the detectors found, for a reviewer: the PII classes, the injection score and its
+    indicators, truncation. Never a span's text (spans are offsets only, and are left out)."""
+    if not signals:
+        return {}
+    out: dict[str, Any] = {}
+    pii = signals.get("pii")
+    if isinstance(pii, list) and pii:
+        out["pii"] = [str(c) for c in pii]
+    inj = signals.get("prompt_injection")
+    if isinstance(inj, Mapping) and inj.get("score"):
+        out["prompt_injection"] = {
+            "score": inj.get("score"),
+            "indicators": [str(i) for i in inj.get("indicators") or ()],
+        }
+    if signals.get("truncated") is True:
+        out["truncated"] = True
+    return out
+
+
 def decision_draft(
     request: Mapping[str, Any],
     decision: Decision,
@@ -110,11 +130,15 @@ def decision_draft(
     actor = masked.get("actor") if isinstance(masked.get("actor"), dict) else {}
     customer = masked.get("customer") if isinstance(masked.get("customer"), dict) else {}
     assert isinstance(actor, dict) and isinstance(customer, dict)
-    detail = {
+    detail: dict[str, Any] = {
         "default_applied": decision.default_applied,
         "redact": [r.to_dict() for r in decision.redact],
         "errors": [{**e.to_dict(), "message": mask_text(e.message)} for e in decision.errors],
+        "summary": mask_text(decision.summary),
     }
+    found = _signal_summary(decision.signals)
+    if found:
+        detail["signals"] = found
     return RecordDraft(
         kind="decision",
         decision_id=decision.decision_id,
@@ -194,6 +218,11 @@ class ChainedSink(AuditSink):
             yield tx
         if self.witness is not None and tx.appended:
             self.witness.committed(tx.head.seq, tx.head.hash)
+
+    def subkey(self, purpose: str) -> bytes | None:
+        """A key derived from the audit key for another use (console sessions, ...), so
+        every worker of one service derives the same one; None for an unkeyed log."""
+        return derive_key(self._key, purpose) if self._key is not None else None
 
     @property
     def stats(self) -> WriterStats:

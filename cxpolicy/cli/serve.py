@@ -41,6 +41,7 @@ ENV_WATCH = "CXPOLICY_WATCH"
 ENV_DETECT = "CXPOLICY_DETECT"
 ENV_AUDIT = "CXPOLICY_AUDIT"
 ENV_AUDIT_WITNESS = "CXPOLICY_AUDIT_WITNESS"
+ENV_SLA = "CXPOLICY_SLA"
 ENV_MAX_BODY = "CXPOLICY_MAX_BODY"
 ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
@@ -103,6 +104,14 @@ def create_app_from_env() -> object:
     help="Where signed chain heads go, to prove a rollback later: file:PATH, cmd:COMMAND or "
     "an http(s) URL; 'none' for no witness. Default: <db>.witness beside a SQLite log.",
 )
+@click.option(
+    "--sla",
+    "slas",
+    multiple=True,
+    metavar="QUEUE=DURATION",
+    help="Time to resolve an escalation in QUEUE (repeatable; `default=` for the rest), "
+    "e.g. --sla fraud-desk=30m --sla default=2h. Default: 4h everywhere.",
+)
 @detect_option
 @click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
 @click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
@@ -130,6 +139,7 @@ def serve_cmd(
     workers: int,
     audit_url: str | None,
     audit_witness: str | None,
+    slas: tuple[str, ...],
     detect: bool,
     max_body: int,
     max_batch: int,
@@ -160,6 +170,14 @@ def serve_cmd(
     else:
         engine = _engine_or_exit(paths, packs, watch=watch, detect=detect)
         policy = engine.policy
+    if slas:
+        from cxpolicy.audit import SlaPolicy
+
+        try:
+            SlaPolicy.parse(slas)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sla") from None
+        os.environ[ENV_SLA] = ",".join(slas)  # workers and the sink read it from here
     if audit_url:
         _check_audit(audit_url, audit_witness)
     token = os.environ.get(ENV_ADMIN_TOKEN) or None

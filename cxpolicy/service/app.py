@@ -48,7 +48,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
@@ -477,6 +477,7 @@ def create_app(
     max_batch_body: int | None = None,
     registry: CollectorRegistry | None = None,
     close_on_shutdown: bool = False,
+    console: bool = True,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -484,7 +485,8 @@ def create_app(
     passes `CXPOLICY_ADMIN_TOKEN`). `audit` records every decision before it is returned.
     `max_body` bounds a single request's body; a batch body may be `max_batch_body` bytes
     (default 64 × max_body) holding at most `max_batch` requests. With `close_on_shutdown`
-    the app closes the engine and the sink when the server stops.
+    the app closes the engine and the sink when the server stops. `console` serves the
+    reviewer's console at `/console` (docs/console.md).
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -515,10 +517,14 @@ def create_app(
     missing = {ep.name for ep in ENDPOINTS} ^ set(handlers)
     if missing:  # the endpoint table and the handlers must name the same routes
         raise RuntimeError(f"endpoints without handler (or the reverse): {sorted(missing)}")
-    routes = [
+    routes: list[BaseRoute] = [
         Route(ep.path, _instrument(ep.name, handlers[ep.name], svc.metrics), methods=[ep.method])
         for ep in ENDPOINTS
     ]
+    if console:
+        from cxpolicy.service.console import console_routes
+
+        routes += console_routes(svc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

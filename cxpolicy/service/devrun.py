@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     audit: AuditSink | None = open_service_sink(args.audit) if args.audit else None
     token = os.environ.get("CXPOLICY_ADMIN_TOKEN") or None
+    made_token = token is None
+    if token is None:  # a dev server on loopback: make one, so the console can be signed in to
+        token = secrets.token_urlsafe(18)
     app = create_app(engine, admin_token=token, audit=audit, close_on_shutdown=True)
 
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -150,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         f"cxpolicy dev server: {', '.join(d.name for d in rulesets) or 'no rulesets'}"
         f" + packs {', '.join(packs) or 'none'}: {policy.rule_count} rules, {policy.revision[:19]}…",
         f"  {'watching ' + str(root) + ' for changes' if engine.watching else 'not watching'};"
-        f" audit log: {args.audit or 'off'}; admin endpoints: "
-        + ("enabled" if token else "disabled (export CXPOLICY_ADMIN_TOKEN=... to enable)"),
+        f" audit log: {args.audit or 'off'}; admin endpoints: enabled",
+        f"  console: {base}/console — sign in as `admin` with "
+        + (f"the token {token} (made for this run; set CXPOLICY_ADMIN_TOKEN to choose one)" if made_token
+           else "your CXPOLICY_ADMIN_TOKEN"),
         "",
         "Try it (paste into another terminal):",
         *("  " + line for line in curl_lines(base, example_request(policy, rulesets))),
