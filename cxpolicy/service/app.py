@@ -59,6 +59,7 @@ from cxpolicy.service.auth import AuthError, Caller, Callers, Role
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
+from cxpolicy.service.shadow import Shadow
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -116,8 +117,10 @@ class _Service:
         max_batch: int,
         max_batch_body: int,
         registry: CollectorRegistry,
+        shadow: Shadow | None = None,
     ) -> None:
         self.engine = engine
+        self.shadow = shadow
         self.callers = Callers.from_admin_token(admin_token)
         self.audit = audit
         self.max_body = max_body
@@ -148,6 +151,8 @@ class _Service:
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
+        if self.shadow is not None:
+            self.shadow.observe(value, decision)
         return orjson.dumps(decision.to_dict())
 
     async def decide_batch(self, request: Request) -> Response:
@@ -168,6 +173,8 @@ class _Service:
             d = policy.decide(item, explain)
             metrics.decided(d, time.perf_counter() - t0)
             decisions.append(d)
+            if self.shadow is not None:
+                self.shadow.observe(item, d)
             if len(decisions) % 64 == 0:
                 await asyncio.sleep(0)  # let other requests in during a long batch
         if self.audit is not None:
@@ -477,6 +484,7 @@ def create_app(
     max_batch_body: int | None = None,
     registry: CollectorRegistry | None = None,
     close_on_shutdown: bool = False,
+    shadow: Shadow | None = None,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -484,7 +492,9 @@ def create_app(
     passes `CXPOLICY_ADMIN_TOKEN`). `audit` records every decision before it is returned.
     `max_body` bounds a single request's body; a batch body may be `max_batch_body` bytes
     (default 64 × max_body) holding at most `max_batch` requests. With `close_on_shutdown`
-    the app closes the engine and the sink when the server stops.
+    the app closes the engine and the sink when the server stops. With `shadow`, every
+    decision is also made by a candidate revision in the background and differences logged
+    (`cxpolicy.service.shadow`); the answer is always the live decision.
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -496,6 +506,7 @@ def create_app(
         max_batch=max_batch,
         max_batch_body=max_batch_body or max_body * 64,
         registry=registry or CollectorRegistry(),
+        shadow=shadow,
     )
     handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
         "decide": svc.decide,
@@ -524,6 +535,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         svc.stopping = True
+        if shadow is not None:
+            await run_in_threadpool(shadow.close)
         if close_on_shutdown:
             await run_in_threadpool(engine.close)
             if audit is not None:
