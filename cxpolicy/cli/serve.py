@@ -42,6 +42,8 @@ ENV_DETECT = "CXPOLICY_DETECT"
 ENV_AUDIT = "CXPOLICY_AUDIT"
 ENV_AUDIT_WITNESS = "CXPOLICY_AUDIT_WITNESS"
 ENV_SLA = "CXPOLICY_SLA"
+ENV_SHADOW = "CXPOLICY_SHADOW"
+ENV_SHADOW_LOG = "CXPOLICY_SHADOW_LOG"
 ENV_MAX_BODY = "CXPOLICY_MAX_BODY"
 ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
@@ -67,6 +69,7 @@ def create_app_from_env() -> object:
         from cxpolicy.audit import open_service_sink
 
         audit = open_service_sink(env[ENV_AUDIT])
+    shadow_paths = [p for p in env.get(ENV_SHADOW, "").split(os.pathsep) if p]
     return create_app(
         engine,
         admin_token=env.get(ENV_ADMIN_TOKEN) or None,
@@ -74,7 +77,32 @@ def create_app_from_env() -> object:
         max_body=int(env.get(ENV_MAX_BODY) or DEFAULT_MAX_BODY),
         max_batch=int(env.get(ENV_MAX_BATCH) or DEFAULT_MAX_BATCH),
         close_on_shutdown=True,
+        shadow=make_shadow(shadow_paths, packs, engine, env.get(ENV_SHADOW_LOG) or "", audit)
+        if shadow_paths
+        else None,
     )
+
+
+def make_shadow(paths: list[str], packs: list[str] | tuple[str, ...], live: Any, log: str, audit: Any) -> Any:
+    """The candidate revision, decided beside `live` on every request (`--shadow`): the same
+    packs and detection as the live one, hot-reloaded when the live one is."""
+    from cxpolicy.service.reload import Engine
+    from cxpolicy.service.shadow import Shadow
+
+    candidate = Engine(paths, packs=packs, watch=live.watching, detect=live.detect)
+    subkey = getattr(audit, "subkey", None)
+    return Shadow(candidate, log, key=subkey("shadow") if subkey else None)
+
+
+def default_shadow_log(audit_url: str | None) -> str:
+    """`<db>.shadow.jsonl` beside a SQLite audit log, else `var/shadow.jsonl`."""
+    if audit_url:
+        from cxpolicy.audit import key_file_for
+
+        key_file = key_file_for(audit_url)
+        if key_file is not None:
+            return str(key_file.with_suffix(".shadow.jsonl"))
+    return os.path.join("var", "shadow.jsonl")
 
 
 @click.command("serve")
@@ -112,6 +140,21 @@ def create_app_from_env() -> object:
     help="Time to resolve an escalation in QUEUE (repeatable; `default=` for the rest), "
     "e.g. --sla fraud-desk=30m --sla default=2h. Default: 4h everywhere.",
 )
+@click.option(
+    "--shadow",
+    "shadow_paths",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True),
+    help="A candidate revision (files or directories, repeatable): decide every request with "
+    "it too, answer with the live one, log every difference (see `cxpolicy shadow report`).",
+)
+@click.option(
+    "--shadow-log",
+    metavar="FILE",
+    help="Where the differences go (default: <db>.shadow.jsonl beside a SQLite audit log, "
+    "else var/shadow.jsonl).",
+)
 @detect_option
 @click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
 @click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
@@ -140,6 +183,8 @@ def serve_cmd(
     audit_url: str | None,
     audit_witness: str | None,
     slas: tuple[str, ...],
+    shadow_paths: tuple[str, ...],
+    shadow_log: str | None,
     detect: bool,
     max_body: int,
     max_batch: int,
@@ -178,6 +223,8 @@ def serve_cmd(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--sla") from None
         os.environ[ENV_SLA] = ",".join(slas)  # workers and the sink read it from here
+    if shadow_paths:  # a candidate that does not compile fails here, with its diagnostics
+        load_or_exit(shadow_paths, packs, detect=detect)
     if audit_url:
         _check_audit(audit_url, audit_witness)
     token = os.environ.get(ENV_ADMIN_TOKEN) or None
@@ -205,6 +252,8 @@ def serve_cmd(
                 ENV_WATCH: "1" if watch else "",
                 ENV_DETECT: "1" if detect else "",
                 ENV_AUDIT: audit_url or "",
+                ENV_SHADOW: os.pathsep.join(os.path.abspath(p) for p in shadow_paths),
+                ENV_SHADOW_LOG: shadow_log or default_shadow_log(audit_url),
                 ENV_AUDIT_WITNESS: audit_witness or "",
                 ENV_MAX_BODY: str(max_body),
                 ENV_MAX_BATCH: str(max_batch),
@@ -217,6 +266,10 @@ def serve_cmd(
 
     assert engine is not None
     audit = open_service_sink(audit_url, witness=audit_witness) if audit_url else None
+    shadow = None
+    if shadow_paths:
+        shadow = make_shadow(list(shadow_paths), packs, engine, shadow_log or default_shadow_log(audit_url), audit)
+        click.echo(f"cxpolicy: shadowing with {shadow.candidate.revision}; differences to {shadow.path}", err=True)
     app = create_app(
         engine,
         admin_token=token,
@@ -224,6 +277,7 @@ def serve_cmd(
         max_body=max_body,
         max_batch=max_batch,
         close_on_shutdown=True,
+        shadow=shadow,
     )
     uvicorn.run(app, **options)
 

@@ -59,6 +59,7 @@ from cxpolicy.service.auth import AuthError, Caller, Callers, Role
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
+from cxpolicy.service.shadow import Shadow
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -116,8 +117,10 @@ class _Service:
         max_batch: int,
         max_batch_body: int,
         registry: CollectorRegistry,
+        shadow: Shadow | None = None,
     ) -> None:
         self.engine = engine
+        self.shadow = shadow
         self.callers = Callers.from_admin_token(admin_token)
         self.audit = audit
         self.max_body = max_body
@@ -148,6 +151,8 @@ class _Service:
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
+        if self.shadow is not None:
+            self.shadow.observe(value, decision)
         return orjson.dumps(decision.to_dict())
 
     async def decide_batch(self, request: Request) -> Response:
@@ -168,6 +173,8 @@ class _Service:
             d = policy.decide(item, explain)
             metrics.decided(d, time.perf_counter() - t0)
             decisions.append(d)
+            if self.shadow is not None:
+                self.shadow.observe(item, d)
             if len(decisions) % 64 == 0:
                 await asyncio.sleep(0)  # let other requests in during a long batch
         if self.audit is not None:
@@ -478,6 +485,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     close_on_shutdown: bool = False,
     console: bool = True,
+    shadow: Shadow | None = None,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -486,7 +494,9 @@ def create_app(
     `max_body` bounds a single request's body; a batch body may be `max_batch_body` bytes
     (default 64 × max_body) holding at most `max_batch` requests. With `close_on_shutdown`
     the app closes the engine and the sink when the server stops. `console` serves the
-    reviewer's console at `/console` (docs/console.md).
+    reviewer's console at `/console` (docs/console.md). With `shadow`, every
+    decision is also made by a candidate revision in the background and differences logged
+    (`cxpolicy.service.shadow`); the answer is always the live decision.
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -498,6 +508,7 @@ def create_app(
         max_batch=max_batch,
         max_batch_body=max_batch_body or max_body * 64,
         registry=registry or CollectorRegistry(),
+        shadow=shadow,
     )
     handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
         "decide": svc.decide,
@@ -530,6 +541,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         svc.stopping = True
+        if shadow is not None:
+            await run_in_threadpool(shadow.close)
         if close_on_shutdown:
             await run_in_threadpool(engine.close)
             if audit is not None:

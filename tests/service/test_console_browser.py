@@ -62,6 +62,7 @@ def test_a_reviewer_signs_in_sees_the_stop_and_assigns_it(browser: Any, served: 
     assert row.is_visible()
     page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
     row.click()
+    page.wait_for_url("**/console/escalations/**")
     for name in ("Assign to me", "Approve", "Deny", "Resolve"):
         assert page.get_by_role("button", name=name).is_visible(), name
     assert decision["decision_id"] in page.content()
@@ -69,6 +70,7 @@ def test_a_reviewer_signs_in_sees_the_stop_and_assigns_it(browser: Any, served: 
     for html in (page.content(), page.inner_text("body")):
         assert PAN not in html.replace(" ", "")
     page.get_by_role("button", name="Assign to me").click()
+    page.wait_for_load_state()
     assert page.get_by_role("status").inner_text() == "Assigned to you."
     assert f"by {REVIEWER}" in page.inner_text("body")
     page.close()
@@ -81,6 +83,7 @@ def test_the_console_reads_at_phone_width(browser: Any, served: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the queue page scrolls sideways at phone width ({width}px)"
     page.locator("table").get_by_role("link", name="desk-1").first.click()
+    page.wait_for_url("**/console/escalations/**")
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "escalation-phone.png"), full_page=True)
@@ -92,6 +95,7 @@ def test_a_signed_out_browser_cannot_act(browser: Any, served: str) -> None:
     page = browser.new_page()
     _sign_in(page, served)
     page.locator("table").get_by_role("link", name="desk-1").first.click()
+    page.wait_for_url("**/console/escalations/**")
     link = page.url
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/console/login**")
