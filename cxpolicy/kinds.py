@@ -46,3 +46,70 @@ class Style(StrEnum):
 
 
 _STRICTNESS = {Style.LAST4: 0, Style.TOKEN: 1, Style.FULL: 2}
+
+
+# ----------------------------------------------------------------------------------- kinds
+# The other kinds the engine and its tools branch on. StrEnums, so JSON and text output keep
+# the very strings LANGUAGE.md and docs/ name, and a comparison with the string still holds.
+
+
+class ErrorKind(StrEnum):
+    """What went wrong while deciding (`DecisionError.kind`); every kind leaves the decision safe."""
+
+    REQUEST = "request"  # the request is invalid: no rule was evaluated
+    CONDITION = "condition"  # a rule's condition failed; the fail-safe decided whether it matched
+    LIMIT = "limit"  # a resource limit was exceeded
+    INTERNAL = "internal"  # a bug in cxpolicy: reported, never raised
+    GRANT = "grant"  # a grant failed verification
+    UNTRUSTED = "untrusted"  # input from an untrusted source tried to steer the decision
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Severity(StrEnum):
+    """How bad a diagnostic is: an `error` fails the load (or the lint run), the rest inform."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DimensionKind(StrEnum):
+    """A dimension's shape (LANGUAGE.md §2): one value, one value of an ordered scale, or a set."""
+
+    PLAIN = "plain"
+    ORDERED = "ordered"
+    SET = "set"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConditionKind(StrEnum):
+    """A rule's condition: every `when` must be true, every `unless` false."""
+
+    WHEN = "when"
+    UNLESS = "unless"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Op(StrEnum):
+    """A constraint's operator, spelled as in a rule."""
+
+    EQ = "="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    IN = "in"
+    NOT_IN = "not in"
+
+    def __str__(self) -> str:
+        return self.value

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cxpolicy.cel import CelEvalError
 from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import (
     Decision,
@@ -25,67 +24,19 @@ from cxpolicy.engine.decision import (
     TraceRule,
     new_decision_id,
 )
+from cxpolicy.engine.evaluation import MISSING as _MISSING
+from cxpolicy.engine.evaluation import Seen, condition_verdict, constraint_holds, lookup, rule_verdict, with_defaults
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
 from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, Style
-from cxpolicy.lang.checker import CheckedConstraint, CheckedPolicy, CheckedTest
+from cxpolicy.lang.checker import CheckedPolicy, CheckedTest
 from cxpolicy.lang.source import Diagnostic, SourceFile
 from cxpolicy.lang.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_matches
 from cxpolicy.limits import MAX_SET_VALUES
 
 __all__ = ["PolicySet", "condition_verdict", "constraint_holds"]
 
-_MISSING: Any = object()
 assert len(EFFECT_BY_SEVERITY) == 4  # `_combine` keeps one list of reasons per severity
 Detector = Callable[[Mapping[str, Any]], Mapping[str, Any]]
-
-
-def condition_verdict(rule: CompiledRule, activation: Mapping[str, Any]) -> tuple[bool, str | None]:
-    """Whether a candidate rule's conditions let it match — the fail-safe of LANGUAGE.md §5.
-
-    All `when` must be true and every `unless` false. One false `when` (or true `unless`)
-    decides "no match" even when another condition errs (CEL's commutative `&&`). Otherwise an
-    error (or a non-bool result) makes a rule stricter than `allow` match and an `allow` rule
-    not match, so a broken condition can only make the decision more cautious.
-    """
-    error: str | None = None
-    for exprs, kind, wanted in ((rule.whens, "when", True), (rule.unlesses, "unless", False)):
-        for expr in exprs:
-            try:
-                v = expr(activation)
-            except CelEvalError as exc:
-                error = error or f"`{kind} {expr.text}`: {exc}"
-                continue
-            if v is wanted:
-                continue
-            if v is (not wanted):
-                return False, None
-            error = error or f"`{kind} {expr.text}` gave {_short(v)}, not a bool"
-    if error is not None:
-        return rule.severity > 0, error
-    return True, None
-
-
-def constraint_holds(c: CheckedConstraint, value: Any) -> bool:
-    """One constraint against the request's (validated) value, evaluated directly.
-
-    Used by traces and by the brute-force oracle in the tests; the index must agree with it.
-    """
-    if c.dimension.is_set:
-        present = set(value or ())
-        vals = set(c.values)
-        if c.op == "=":
-            return c.values[0] in present
-        if c.op == "!=":
-            return c.values[0] not in present
-        if c.op == "in":
-            return bool(present & vals)
-        return not (present & vals)  # not in
-    return value in c.allowed()
-
-
-def _short(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class PolicySet:
@@ -296,7 +247,7 @@ class PolicySet:
         if errors:
             return self._failed(tuple(errors), explain)
         if need_defaults:  # only then can `_with_defaults` change anything
-            activation = _with_defaults(request, self._attr_defaults)
+            activation = with_defaults(request, self._attr_defaults)
 
         rules = self.rules
         residuals = part.residuals
@@ -406,34 +357,16 @@ class PolicySet:
         matched_ids = {r.index for r in matched}
         # Set dimensions as the engine saw them: with the classes the detectors found.
         effective = {self.index.dimensions[slot].name: v for slot, v in set_values.items()}
+        looked_at = Seen(request, activation)
         out: list[TraceRule] = []
         for i in candidates:
             r = self.rules[i]
-            constraints = tuple(
-                TraceConstraint(
-                    c.text,
-                    _seen(c, request, effective),
-                    constraint_holds(c, _value_for(c, request, effective)),
-                )
-                for c in r.checked.constraints
-            )
-            conds: list[TraceCondition] = []
-            for cc in r.conditions:
-                v = cc.expression.evaluate(activation)
-                err = str(v) if isinstance(v, CelEvalError) else None
-                value = v if isinstance(v, bool) else None
-                if err is None and value is None:
-                    err = f"gave {_short(v)}, not a bool"
-                conds.append(
-                    TraceCondition(
-                        cc.kind,
-                        cc.text,
-                        cc.expression.render(activation),
-                        value,
-                        err,
-                        f"{cc.span.file}:{cc.span.line}:{cc.span.col}",
-                    )
-                )
+            verdict = rule_verdict(r, looked_at, set_values=effective)
+            constraints = tuple(TraceConstraint(c.constraint.text, c.seen, c.holds) for c in verdict.constraints)
+            conds = [
+                TraceCondition(c.condition.kind, c.condition.text, c.rendered, c.value, c.error, str(c.condition.span))
+                for c in verdict.conditions
+            ]
             ok = i in matched_ids
             note = _rule_note(r, ok, conds)
             out.append(TraceRule(r.id, r.effect, ok, constraints, tuple(conds), note, r.location))
@@ -458,7 +391,7 @@ _CERTAIN_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _getter(path: tuple[str, ...]) -> Getter:
-    """`_lookup` for one path, without the loop: most paths have one or two keys."""
+    """`lookup` for one path, without the loop: most paths have one or two keys."""
     if len(path) == 1:
         (k,) = path
 
@@ -476,7 +409,7 @@ def _getter(path: tuple[str, ...]) -> Getter:
             return sub.get(k1, _MISSING) if type(sub) is dict else _MISSING
 
         return get2
-    return lambda request: _lookup(request, path)
+    return lambda request: lookup(request, path)
 
 
 def _set_bits(m: int) -> list[int]:
@@ -523,71 +456,6 @@ def _combination(d: Decision, matched: list[CompiledRule], ps: PolicySet) -> str
         return f"no rule matched; the policy set's default `{ps.default.value}` applies"
     sev = sorted({r.effect.value for r in matched}, key=lambda e: -Effect(e).severity)
     return f"{len(matched)} rule(s) matched with effects {', '.join(sev)}; most restrictive wins: `{d.effect.value}`"
-
-
-def _lookup(request: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    cur: Any = request
-    for k in path:
-        if type(cur) is not dict:
-            return _MISSING
-        cur = cur.get(k, _MISSING)
-        if cur is _MISSING:
-            return _MISSING
-    return cur
-
-
-def _value_for(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> Any:
-    if c.dimension.name in effective:
-        return effective[c.dimension.name]
-    v = _lookup(request, c.dimension.path)
-    if v is _MISSING:
-        return [] if c.dimension.is_set else c.dimension.default
-    return v
-
-
-def _seen(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> str:
-    v = _value_for(c, request, effective)
-    if isinstance(v, list):
-        return f"{c.dimension.path_text} = [{', '.join(map(str, v))}]"
-    return f"{c.dimension.path_text} = {v}"
-
-
-def _with_defaults(request: dict[str, Any], attrs: Sequence[AttributeDef]) -> dict[str, Any]:
-    """The activation: the request with attribute defaults filled in, never mutating the caller's."""
-    root: dict[str, Any] | None = None
-    copied: set[int] = set()
-    for a in attrs:
-        if _lookup(request if root is None else root, a.path) is not _MISSING:
-            continue
-        if root is None:
-            root = dict(request)
-            copied.add(id(root))
-        cur = root
-        ok = True
-        for k in a.path[:-1]:
-            nxt = cur.get(k, _MISSING)
-            if nxt is _MISSING:
-                nxt = {}
-                copied.add(id(nxt))
-            elif type(nxt) is not dict:
-                ok = False
-                break
-            elif id(nxt) not in copied:
-                nxt = dict(nxt)
-                copied.add(id(nxt))
-            cur[k] = nxt
-            cur = nxt
-        if ok:
-            cur[a.path[-1]] = _fresh(a.default)
-    return root if root is not None else request
-
-
-def _fresh(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        import copy
-
-        return copy.deepcopy(v)
-    return v
 
 
 def _json_kind(v: Any) -> str:
