@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cxpolicy.cel import Expression
 from cxpolicy.engine.decision import Reason
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import ConditionKind, Effect, Style
 from cxpolicy.lang.checker import CheckedCondition, CheckedPolicy, CheckedRule
 from cxpolicy.lang.source import SourceFile
 
@@ -62,8 +62,8 @@ def compile_rules(checked: CheckedPolicy) -> list[CompiledRule]:
                 effect=r.effect,
                 severity=r.effect.severity,
                 reason=reason,
-                whens=tuple(c.expression for c in r.conditions if c.kind == "when"),
-                unlesses=tuple(c.expression for c in r.conditions if c.kind == "unless"),
+                whens=tuple(c.expression for c in r.conditions if c.kind == ConditionKind.WHEN),
+                unlesses=tuple(c.expression for c in r.conditions if c.kind == ConditionKind.UNLESS),
                 conditions=r.conditions,
                 redact_classes=r.redact_classes,
                 implicit_classes=r.implicit_classes,

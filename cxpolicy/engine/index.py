@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cxpolicy.kinds import DimensionKind
 from cxpolicy.lang.checker import CheckedConstraint, CheckedRule
 from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary
 
@@ -43,7 +44,7 @@ class DimensionIndex:
     slot: int
     name: str
     path: tuple[str, ...]
-    kind: str
+    kind: DimensionKind
     default: str | None
     values: tuple[str, ...]
     buckets: dict[str, int]  # plain / ordered: value -> rules accepting it
@@ -58,7 +59,7 @@ class DimensionIndex:
 
     @property
     def is_set(self) -> bool:
-        return self.kind == "set"
+        return self.kind == DimensionKind.SET
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from cxpolicy.engine.decision import (
 from cxpolicy.engine.evaluation import MISSING as _MISSING
 from cxpolicy.engine.evaluation import Seen, condition_verdict, constraint_holds, lookup, rule_verdict, with_defaults
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
-from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, Style
+from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, ErrorKind, Style
 from cxpolicy.lang.checker import CheckedPolicy, CheckedTest
 from cxpolicy.lang.source import Diagnostic, SourceFile
 from cxpolicy.lang.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_matches
@@ -110,11 +110,11 @@ class PolicySet:
             return self._decide(request, explain, self.detector is not None if detect is None else detect)
         except Exception as exc:  # a bug in cxpolicy must not become an unsafe answer
             return self._failed(
-                (DecisionError("internal", f"internal error while deciding: {type(exc).__name__}: {exc}"),),
+                (DecisionError(ErrorKind.INTERNAL, f"internal error while deciding: {type(exc).__name__}: {exc}"),),
                 explain,
             )
 
-    def reject(self, message: str, *, kind: str = "request", explain: bool = False) -> Decision:
+    def reject(self, message: str, *, kind: ErrorKind = ErrorKind.REQUEST, explain: bool = False) -> Decision:
         """The decision for input that never became a request (bad JSON, too large): escalate."""
         return self._failed((DecisionError(kind, message),), explain)
 
@@ -123,7 +123,8 @@ class PolicySet:
         if type(request) is not dict and not isinstance(request, dict):
             kind = "null" if request is None else type(request).__name__
             kind = {"list": "array", "str": "string", "int": "number", "float": "number"}.get(kind, kind)
-            return self._failed((DecisionError("request", f"a request must be a JSON object, got {kind}"),), explain)
+            error = DecisionError(ErrorKind.REQUEST, f"a request must be a JSON object, got {kind}")
+            return self._failed((error,), explain)
         signals: Mapping[str, Any] | None = None
         extra_classes: Sequence[str] = ()
         if detect and self.detector is not None:
@@ -181,7 +182,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "request",
+                        ErrorKind.REQUEST,
                         f"`{d.path_text}` must be a list of {d.name} values; got {_json_kind(value)}",
                         field=d.path_text,
                     )
@@ -191,7 +192,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "limit",
+                        ErrorKind.LIMIT,
                         f"`{d.path_text}` lists {len(value)} values; the limit is {MAX_SET_VALUES}",
                         field=d.path_text,
                     )
@@ -239,7 +240,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "request",
+                        ErrorKind.REQUEST,
                         f"`{a.path_text}` must be {_article(a.type)}; got {_json_kind(v)}",
                         field=a.path_text,
                     )
@@ -269,7 +270,7 @@ class PolicySet:
                 ok, err = condition_verdict(r, activation)
                 if err is not None:
                     cond_errors = cond_errors or []
-                    cond_errors.append(DecisionError("condition", err, rule=r.id))
+                    cond_errors.append(DecisionError(ErrorKind.CONDITION, err, rule=r.id))
                 if not ok:
                     continue
             matched.append(r)
@@ -490,7 +491,7 @@ def _one_of(d: DimensionIndex) -> str:
 def _missing_error(d: DimensionIndex, value: Any) -> DecisionError:
     what = "is null" if value is None else "is missing"
     return DecisionError(
-        "request",
+        ErrorKind.REQUEST,
         f"`{d.path_text}` {what}: dimension `{d.name}` needs one of {_one_of(d)}",
         field=d.path_text,
     )
@@ -500,7 +501,7 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
     if type(value) is not str:
         what = f"an element of `{d.path_text}`" if in_set else f"`{d.path_text}`"
         return DecisionError(
-            "request",
+            ErrorKind.REQUEST,
             f"{what} must be a string naming a {d.name} value; got {_json_kind(value)}",
             field=d.path_text,
         )
@@ -508,7 +509,7 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
     tail = f"; did you mean `{hint}`?" if hint else f"; expected one of {_one_of(d)}"
     shown = value if len(value) <= 60 else value[:57] + "..."
     return DecisionError(
-        "request",
+        ErrorKind.REQUEST,
         f"`{d.path_text}` has `{shown}`, which is not a value of dimension `{d.name}`{tail}",
         field=d.path_text,
     )

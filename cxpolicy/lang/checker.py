@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cxpolicy.cel import CelSyntaxError, Expression, compile_expression
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import ConditionKind, Effect, Op, Style
 from cxpolicy.lang import ast
 from cxpolicy.lang.source import Diagnostic, Severity, SourceFile, Span
 from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, build_vocabulary, did_you_mean
@@ -30,7 +30,7 @@ _ORDER_OPS = ("<", "<=", ">", ">=")
 @dataclass(frozen=True)
 class CheckedConstraint:
     dimension: DimensionDef
-    op: str  # = != < <= > >= in "not in"
+    op: Op
     values: tuple[str, ...]
     span: Span
     text: str
@@ -40,24 +40,24 @@ class CheckedConstraint:
         """For a plain/ordered dimension: the values this constraint accepts."""
         d = self.dimension
         vals = set(self.values)
-        if self.op in ("=", "in"):
+        if self.op in (Op.EQ, Op.IN):
             return frozenset(vals)
-        if self.op in ("!=", "not in"):
+        if self.op in (Op.NE, Op.NOT_IN):
             return frozenset(v for v in d.values if v not in vals)
         pos = d.position(self.values[0])
-        lo, hi = {"<": (0, pos), "<=": (0, pos + 1), ">": (pos + 1, len(d.values)), ">=": (pos, len(d.values))}[
+        lo, hi = {Op.LT: (0, pos), Op.LE: (0, pos + 1), Op.GT: (pos + 1, len(d.values)), Op.GE: (pos, len(d.values))}[
             self.op
         ]
         return frozenset(d.values[lo:hi])
 
     @property
     def positive(self) -> bool:
-        return self.op in ("=", "in")
+        return self.op in (Op.EQ, Op.IN)
 
 
 @dataclass(frozen=True)
 class CheckedCondition:
-    kind: str  # when | unless
+    kind: ConditionKind
     text: str
     expression: Expression
     span: Span

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxpolicy.kinds import Severity
+
 __all__ = ["Diagnostic", "PolicyError", "Severity", "SourceFile", "Span", "render_diagnostics"]
 
 
@@ -33,16 +35,10 @@ class Span:
         return Span(file, 1, 1, 1, 1)
 
 
-class Severity:
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
-    severity: str
+    severity: Severity
     message: str
     span: Span
     hint: str | None = None

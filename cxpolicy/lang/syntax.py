@@ -13,6 +13,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from cxpolicy.kinds import ConditionKind, DimensionKind, Op
 from cxpolicy.lang import ast
 from cxpolicy.lang.prepass import PrePass, prepass
 from cxpolicy.lang.source import Diagnostic, Severity, Span
@@ -263,7 +264,7 @@ class _Builder:
         return ast.Dimension(
             str(name),
             str(path) if path is not None else None,
-            str(kind) if kind is not None else "plain",
+            DimensionKind(str(kind)) if kind is not None else DimensionKind.PLAIN,
             tuple(values or ()),
             default,
             self._span(meta),
@@ -316,7 +317,7 @@ class _Builder:
     def match(self, meta: Any, ch: list[ast.Constraint]) -> _Match:
         return _Match(tuple(ch))
 
-    def _cond(self, kind: str, tok: Token) -> ast.Condition:
+    def _cond(self, kind: ConditionKind, tok: Token) -> ast.Condition:
         start = tok.start_pos or 0
         ct = self.pre.conds.get(start)
         if ct is None:  # cannot happen: every COND token comes from the pre-pass
@@ -325,10 +326,10 @@ class _Builder:
         return ast.Condition(kind, ct.raw, ct.cel, span)
 
     def when(self, meta: Any, ch: list[Token]) -> ast.Condition:
-        return self._cond("when", ch[0])
+        return self._cond(ConditionKind.WHEN, ch[0])
 
     def unless(self, meta: Any, ch: list[Token]) -> ast.Condition:
-        return self._cond("unless", ch[0])
+        return self._cond(ConditionKind.UNLESS, ch[0])
 
     def decide(self, meta: Any, ch: list[ast.EffectSpec]) -> _Decide:
         return _Decide(ch[0])
@@ -346,7 +347,7 @@ class _Builder:
         return ast.CiteRef(None, _unquote(ch[0]), self._span(meta))
 
     def _constraint(self, meta: Any, dim: Token, op: str, values: list[ast.Value] | None) -> ast.Constraint:
-        return ast.Constraint(str(dim), op, tuple(values or ()), self._span(meta), self._tspan(dim))
+        return ast.Constraint(str(dim), Op(op), tuple(values or ()), self._span(meta), self._tspan(dim))
 
     def cmp_constraint(self, meta: Any, ch: list[Any]) -> ast.Constraint:
         return self._constraint(meta, ch[0], str(ch[1]), [ch[2]])

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxpolicy.kinds import DimensionKind
 from cxpolicy.lang import ast
 from cxpolicy.lang.source import Diagnostic, Severity, Span
 
@@ -68,7 +69,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class DimensionDef:
     name: str
     path: tuple[str, ...]
-    kind: str  # plain | ordered | set
+    kind: DimensionKind
     values: list[str]
     default: str | None
     span: Span
@@ -80,11 +81,11 @@ class DimensionDef:
 
     @property
     def is_set(self) -> bool:
-        return self.kind == "set"
+        return self.kind == DimensionKind.SET
 
     @property
     def is_ordered(self) -> bool:
-        return self.kind == "ordered"
+        return self.kind == DimensionKind.ORDERED
 
     def position(self, value: str) -> int:
         return self.values.index(value)
@@ -184,7 +185,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     path = tuple((item.path or item.name).split("."))
     default = item.default.text if item.default is not None else None
     dims[item.name] = DimensionDef(item.name, path, item.kind, values, default, item.span)
-    if default is not None and item.kind == "set":
+    if default is not None and item.kind == DimensionKind.SET:
         diags.append(
             Diagnostic(
                 "CXP207",

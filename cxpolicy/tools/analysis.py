@@ -46,7 +46,7 @@ from typing import Any, Final
 from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.evaluation import activation, condition_verdict
 from cxpolicy.engine.policy_set import PolicySet
-from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, Style
+from cxpolicy.kinds import EFFECT_BY_SEVERITY, DimensionKind, Effect, Op, Style
 from cxpolicy.lang.checker import CheckedConstraint
 
 __all__ = [
@@ -133,13 +133,13 @@ class Axis:
 
     name: str
     path: tuple[str, ...]
-    kind: str
+    kind: DimensionKind
     values: tuple[str, ...]
     valid: tuple[frozenset[str], frozenset[str]]  # per revision; every value if it lacks the axis
 
     @property
     def is_set(self) -> bool:
-        return self.kind == "set"
+        return self.kind == DimensionKind.SET
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +253,7 @@ class Space:
                         continue
                 elif aspect in r.implicit_classes and data is not None:
                     # An implicit list masks the class only when the request carries it.
-                    present = CheckedConstraint(data, "=", (aspect,), r.checked.span, f"{data.name} = {aspect}")
+                    present = CheckedConstraint(data, Op.EQ, (aspect,), r.checked.span, f"{data.name} = {aspect}")
                     checks.append((self.index[data.name], present, frozenset()))
                 else:
                     continue
@@ -337,7 +337,7 @@ def _describe_cell(a: Axis, cell: Cell) -> list[str]:
     if len(vals) == 1:
         return [f"{a.name}={vals[0]}"]
     pos = [a.values.index(v) for v in vals]
-    if a.kind == "ordered" and pos[-1] - pos[0] == len(pos) - 1:
+    if a.kind == DimensionKind.ORDERED and pos[-1] - pos[0] == len(pos) - 1:
         if pos[0] == 0:
             return [f"{a.name}<={vals[-1]}"]
         if pos[-1] == len(a.values) - 1:

@@ -22,7 +22,7 @@ from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.policy_set import PolicySet
 from cxpolicy.engine.requests import RequestLine
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import Effect, ErrorKind, Style
 from cxpolicy.tools.analysis import (
     DECISION,
     ERROR,
@@ -86,7 +86,7 @@ def outcome_of(d: Decision) -> Outcome:
         d.effect,
         frozenset((r.data_class, r.style) for r in d.redact),
         frozenset(d.escalate_to),
-        any(e.kind == "request" for e in d.errors),
+        any(e.kind == ErrorKind.REQUEST for e in d.errors),
         d.default_applied,
     )
 

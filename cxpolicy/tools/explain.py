@@ -24,7 +24,7 @@ from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.evaluation import Seen, dimension_value, rule_verdict, seen
 from cxpolicy.engine.policy_set import PolicySet
-from cxpolicy.kinds import Effect
+from cxpolicy.kinds import Effect, ErrorKind
 
 __all__ = ["Change", "Counterfactual", "Explanation", "Item", "RuleStory", "as_decided", "evaluate_rule", "explain"]
 
@@ -144,7 +144,7 @@ class Explanation:
 
     @property
     def invalid(self) -> bool:
-        return any(e.kind == "request" for e in self.decision.errors)
+        return any(e.kind == ErrorKind.REQUEST for e in self.decision.errors)
 
     def why(self) -> str:
         """Why the final effect won, in one or two sentences."""
@@ -166,7 +166,7 @@ class Explanation:
         if d.redact:
             masks = ", ".join(f"{r.data_class} as {r.style.value}" for r in d.redact)
             text += f" Whatever the effect, the matched redact rules mask {masks}."
-        failsafe = [e.rule for e in d.errors if e.kind == "condition" and e.rule]
+        failsafe = [e.rule for e in d.errors if e.kind == ErrorKind.CONDITION and e.rule]
         if failsafe:
             text += f" A condition failed to evaluate in {', '.join(dict.fromkeys(failsafe))}; the fail-safe decided."
         return text
@@ -415,7 +415,7 @@ def render_text(e: Explanation, *, color: bool = False) -> str:
     out = [bold(f"decision: {d.effect.value}{queue}"), f"  {d.summary}"]
     if e.invalid:
         out += ["", bold("the request is invalid")]
-        out += [f"  ✗ {err}" for err in d.errors if err.kind == "request"]
+        out += [f"  ✗ {err}" for err in d.errors if err.kind == ErrorKind.REQUEST]
         out += ["", bold("why"), f"  {e.why()}"]
         return "\n".join(out)
     signals = d.signals or {}

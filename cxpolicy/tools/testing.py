@@ -19,6 +19,7 @@ from typing import Any
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.evaluation import rule_verdict, seen
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import ErrorKind
 from cxpolicy.lang.source import Span
 from cxpolicy.tools.explain import as_decided, evaluate_rule
 
@@ -115,7 +116,7 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
             t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
         )
         missing = {r for e in expectations if e.kind == "rules" and not e.ok for r in set(e.want) - set(e.got)}
-        if missing and isinstance(request, dict) and not any(x.kind == "request" for x in decision.errors):
+        if missing and isinstance(request, dict) and not any(x.kind == ErrorKind.REQUEST for x in decision.errors):
             outcome.why_not = _why_not(policy, request, decision, sorted(missing))
         out.append(outcome)
     return out
