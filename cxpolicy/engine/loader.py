@@ -18,9 +18,9 @@ from typing import Any
 from cxpolicy.engine.compiler import compile_rules, revision
 from cxpolicy.engine.index import build_index
 from cxpolicy.engine.policy_set import PolicySet
-from cxpolicy.lang import ast
+from cxpolicy.lang import ast, codes
 from cxpolicy.lang.checker import check
-from cxpolicy.lang.source import Diagnostic, PolicyError, Severity, SourceFile, Span
+from cxpolicy.lang.source import Diagnostic, PolicyError, SourceFile, Span
 from cxpolicy.lang.syntax import parse
 from cxpolicy.limits import MAX_POLICY_FILE_BYTES
 from cxpolicy.resources import core_vocabulary_path, pack_dir, shipped_pack_names
@@ -159,9 +159,7 @@ def _add_pack(name: str, out: list[SourceFile], diags: list[Diagnostic], span: S
     if d is None:
         known = ", ".join(["core", *shipped_pack_names()])
         diags.append(
-            Diagnostic(
-                "CXP003",
-                Severity.ERROR,
+            codes.CXP003(
                 f"unknown pack `{name}`",
                 span or Span.unknown("<command line>"),
                 f"shipped packs: {known}",
@@ -181,9 +179,9 @@ def _expand(p: Path, diags: list[Diagnostic]) -> list[tuple[Path, str]]:
     if p.is_dir():
         files = sorted(f for f in p.rglob("*.cxp") if f.is_file())
         if not files:
-            diags.append(Diagnostic("CXP001", Severity.ERROR, f"no .cxp files under `{p}`", Span.unknown(str(p))))
+            diags.append(codes.CXP001(f"no .cxp files under `{p}`", Span.unknown(str(p))))
         return [(f, f.relative_to(p).as_posix()) for f in files]
-    diags.append(Diagnostic("CXP001", Severity.ERROR, f"no such file or directory: `{p}`", Span.unknown(str(p))))
+    diags.append(codes.CXP001(f"no such file or directory: `{p}`", Span.unknown(str(p))))
     return []
 
 
@@ -202,9 +200,7 @@ def _read(
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             diags.append(
-                Diagnostic(
-                    "CXP002",
-                    Severity.ERROR,
+                codes.CXP002(
                     f"file is {size} bytes; the limit is {MAX_FILE_BYTES}",
                     Span.unknown(display),
                 )
@@ -212,9 +208,9 @@ def _read(
             return None
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        diags.append(Diagnostic("CXP002", Severity.ERROR, f"file is not UTF-8: {exc.reason}", Span.unknown(display)))
+        diags.append(codes.CXP002(f"file is not UTF-8: {exc.reason}", Span.unknown(display)))
         return None
     except OSError as exc:
-        diags.append(Diagnostic("CXP002", Severity.ERROR, f"cannot read file: {exc.strerror}", Span.unknown(display)))
+        diags.append(codes.CXP002(f"cannot read file: {exc.strerror}", Span.unknown(display)))
         return None
     return SourceFile(display, text, shipped=shipped, pack=pack, key=key)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from cxpolicy.cel import CelSyntaxError, Expression, compile_expression
 from cxpolicy.kinds import ConditionKind, Effect, Op, Style
-from cxpolicy.lang import ast
-from cxpolicy.lang.source import Diagnostic, Severity, SourceFile, Span
+from cxpolicy.lang import ast, codes
+from cxpolicy.lang.source import Diagnostic, SourceFile, Span
 from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, build_vocabulary, did_you_mean
 
 # Compiled expressions are immutable and thread-safe, and policies repeat condition texts (the
@@ -116,7 +116,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
     for m in modules:
         packages = [i for i in m.items if isinstance(i, ast.Package)]
         for extra in packages[1:]:
-            diags.append(Diagnostic("CXP303", Severity.ERROR, "a file declares its `package` once", extra.span))
+            diags.append(codes.CXP303("a file declares its `package` once", extra.span))
         package = packages[0].name if packages else None
         scope: list[CheckedConstraint] = []
         for item in m.items:
@@ -126,9 +126,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
             if isinstance(item, ast.Rule):
                 if package is None:
                     diags.append(
-                        Diagnostic(
-                            "CXP302",
-                            Severity.ERROR,
+                        codes.CXP302(
                             f"rule `{item.name}` is in a file without a `package`",
                             item.name_span,
                             "add `package your.team.area` at the top of the file; rule ids are `package.name`",
@@ -138,9 +136,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
                 rid = f"{package}.{item.name}"
                 if rid in seen_ids:
                     diags.append(
-                        Diagnostic(
-                            "CXP301",
-                            Severity.ERROR,
+                        codes.CXP301(
                             f"duplicate rule id `{rid}` (first at {seen_ids[rid]})",
                             item.name_span,
                             "rule names must be unique within a package",
@@ -173,9 +169,7 @@ def _collect_cites(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> di
             if isinstance(item, ast.CiteDecl):
                 if item.name in cites and cites[item.name][0] != item.text:
                     diags.append(
-                        Diagnostic(
-                            "CXP313",
-                            Severity.ERROR,
+                        codes.CXP313(
                             f"cite `{item.name}` is declared twice with different texts "
                             f"(first at {cites[item.name][1]})",
                             item.span,
@@ -193,9 +187,7 @@ def _collect_default(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
             if isinstance(item, ast.DefaultDecl):
                 if found is not None:
                     diags.append(
-                        Diagnostic(
-                            "CXP304",
-                            Severity.ERROR,
+                        codes.CXP304(
                             f"a second `default` (the first is at {found.span}); a policy set has at most one",
                             item.span,
                         )
@@ -203,9 +195,7 @@ def _collect_default(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
                     continue
                 if item.effect.effect == "redact":
                     diags.append(
-                        Diagnostic(
-                            "CXP314",
-                            Severity.ERROR,
+                        codes.CXP314(
                             "`default redact` is not allowed: a default has no data classes to mask",
                             item.span,
                             "use `default allow`, `default require_otp` or `default escalate`",
@@ -227,9 +217,7 @@ def _constraints(
         if d is None:
             hint = did_you_mean(c.dimension, vocab.dimensions)
             diags.append(
-                Diagnostic(
-                    "CXP201",
-                    Severity.ERROR,
+                codes.CXP201(
                     f"unknown dimension `{c.dimension}`",
                     c.dim_span,
                     f"did you mean `{hint}`?"
@@ -241,9 +229,7 @@ def _constraints(
         ok = True
         if c.op in _ORDER_OPS and not d.is_ordered:
             diags.append(
-                Diagnostic(
-                    "CXP203",
-                    Severity.ERROR,
+                codes.CXP203(
                     f"`{c.op}` needs an ordered dimension; `{d.name}` is {d.kind}",
                     c.span,
                     "declare it `ordered {...}`, or use `in [...]`",
@@ -251,15 +237,13 @@ def _constraints(
             )
             ok = False
         if c.op in ("in", "not in") and not c.values:
-            diags.append(Diagnostic("CXP220", Severity.ERROR, f"`{c.op} []` lists no values", c.span))
+            diags.append(codes.CXP220(f"`{c.op} []` lists no values", c.span))
             ok = False
         for v in c.values:
             if v.text not in d.values:
                 hint = did_you_mean(v.text, d.values)
                 diags.append(
-                    Diagnostic(
-                        "CXP202",
-                        Severity.ERROR,
+                    codes.CXP202(
                         f"`{v.text}` is not a value of dimension `{d.name}`",
                         v.span,
                         f"did you mean `{hint}`?" if hint else f"known values: {_few(d.values)}",
@@ -291,9 +275,7 @@ def _check_rule(
     constraints = scope + _constraints(item.matches, vocab, diags)
     if not item.decides:
         diags.append(
-            Diagnostic(
-                "CXP305",
-                Severity.ERROR,
+            codes.CXP305(
                 f"rule `{item.name}` has no `decide` clause",
                 item.name_span,
                 'add e.g. `decide escalate to "queue"`',
@@ -301,9 +283,9 @@ def _check_rule(
         )
         return None
     for extra in item.decides[1:]:
-        diags.append(Diagnostic("CXP306", Severity.ERROR, f"rule `{item.name}` has more than one `decide`", extra.span))
+        diags.append(codes.CXP306(f"rule `{item.name}` has more than one `decide`", extra.span))
     if len(item.because) > 1:
-        diags.append(Diagnostic("CXP311", Severity.ERROR, f"rule `{item.name}` has more than one `because`", item.span))
+        diags.append(codes.CXP311(f"rule `{item.name}` has more than one `because`", item.span))
     spec = item.decides[0]
     effect = Effect(spec.effect)
     style = Style.FULL
@@ -313,9 +295,7 @@ def _check_rule(
         except ValueError:
             hint = did_you_mean(spec.style, [s.value for s in Style])
             diags.append(
-                Diagnostic(
-                    "CXP309",
-                    Severity.ERROR,
+                codes.CXP309(
                     f"unknown redaction style `{spec.style}`; expected `full`, `token` or `last4`",
                     spec.style_span,
                     f"did you mean `{hint}`?" if hint else None,
@@ -327,9 +307,7 @@ def _check_rule(
         data_dim = vocab.data_dimension
         if data_dim is None:
             diags.append(
-                Diagnostic(
-                    "CXP310",
-                    Severity.ERROR,
+                codes.CXP310(
                     "`redact` needs a set dimension declared `at data_classes` to name data classes",
                     spec.span,
                     "`use core`, or declare `dimension data_class at data_classes: set {...}`",
@@ -337,16 +315,14 @@ def _check_rule(
             )
         elif spec.classes is not None:
             if not spec.classes:
-                diags.append(Diagnostic("CXP307", Severity.ERROR, "`redact []` lists no classes", spec.span))
+                diags.append(codes.CXP307("`redact []` lists no classes", spec.span))
             _check_data_classes(spec.classes, data_dim, diags)
             redact_classes = tuple(dict.fromkeys(v.text for v in spec.classes))
         else:
             pos = [c for c in constraints if c.dimension is data_dim and c.positive]
             if not pos:
                 diags.append(
-                    Diagnostic(
-                        "CXP307",
-                        Severity.ERROR,
+                    codes.CXP307(
                         f"rule `{item.name}`: `redact` without a list needs a `{data_dim.name} = ...` "
                         f"or `{data_dim.name} in [...]` constraint to say which classes",
                         spec.span,
@@ -363,9 +339,7 @@ def _check_rule(
             if found is None:
                 hint = did_you_mean(ref.name, cites)
                 diags.append(
-                    Diagnostic(
-                        "CXP312",
-                        Severity.ERROR,
+                    codes.CXP312(
                         f"unknown cite `{ref.name}`",
                         ref.span,
                         f"did you mean `{hint}`?" if hint else f'declare it: `cite {ref.name} = "..."`',
@@ -383,9 +357,7 @@ def _check_rule(
             line = cond.span.line + max(0, exc.line - 1)
             col = (cond.span.col + exc.col - 1) if exc.line <= 1 else exc.col
             diags.append(
-                Diagnostic(
-                    "CXP401",
-                    Severity.ERROR,
+                codes.CXP401(
                     f"`{cond.kind}` condition is not valid CEL: {exc.message}",
                     Span(cond.span.file, line, max(1, col), line, max(1, col) + 1),
                 )
@@ -417,9 +389,7 @@ def _check_rule(
 def _check_test(block: ast.TestBlock, vocab: Vocabulary, diags: list[Diagnostic]) -> None:
     if len(block.requests) != 1:
         diags.append(
-            Diagnostic(
-                "CXP502",
-                Severity.ERROR,
+            codes.CXP502(
                 f'test "{block.name}" needs exactly one `request {{...}}`',
                 block.span,
             )
@@ -427,9 +397,7 @@ def _check_test(block: ast.TestBlock, vocab: Vocabulary, diags: list[Diagnostic]
     effects = [e for e in block.expects if e.kind == "effect"]
     if len(effects) != 1:
         diags.append(
-            Diagnostic(
-                "CXP503",
-                Severity.ERROR,
+            codes.CXP503(
                 f'test "{block.name}" needs exactly one `expect EFFECT` (allow, redact, require_otp, escalate)',
                 block.span,
             )
@@ -446,9 +414,7 @@ def _check_data_classes(values: Sequence[ast.Value], data_dim: DimensionDef, dia
         if v.text not in data_dim.values:
             hint = did_you_mean(v.text, data_dim.values)
             diags.append(
-                Diagnostic(
-                    "CXP308",
-                    Severity.ERROR,
+                codes.CXP308(
                     f"`{v.text}` is not a data class (dimension `{data_dim.name}`)",
                     v.span,
                     f"did you mean `{hint}`?" if hint else None,

@@ -14,9 +14,9 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from cxpolicy.kinds import ConditionKind, DimensionKind, Op
-from cxpolicy.lang import ast
+from cxpolicy.lang import ast, codes
 from cxpolicy.lang.prepass import PrePass, prepass
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.lang.source import Diagnostic, Span
 from cxpolicy.resources import grammar_text
 
 __all__ = ["ParseResult", "parse"]
@@ -41,7 +41,7 @@ def parse(text: str, file: str) -> ParseResult:
     """Parse one file. Never raises on bad input: problems come back as diagnostics."""
     pre = prepass(text)
     diags = [
-        Diagnostic("CXP102", Severity.ERROR, msg, Span(file, line, col, line, col + 1))
+        codes.CXP102(msg, Span(file, line, col, line, col + 1))
         for line, col, msg in pre.problems
     ]
     try:
@@ -58,9 +58,7 @@ def parse(text: str, file: str) -> ParseResult:
         t = exc.tok
         line, col = t.line or 1, t.column or 1
         diags.append(
-            Diagnostic(
-                "CXP103",
-                Severity.ERROR,
+            codes.CXP103(
                 f"invalid string literal: {exc.reason.lower()}",
                 Span(file, line, col, t.end_line or line, t.end_column or col + 1),
                 'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
@@ -119,7 +117,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
         msg = f"unexpected character {shown}"
         if ch == "'":
             hint = 'strings in .cxp are written in double quotes: "like this"'
-        return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
+        return codes.CXP101(msg, span, hint)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         accepts = getattr(exc, "accepts", None) or exc.expected
@@ -134,8 +132,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
             k_line, k_col, k_word = keyword
             msg = f"`{k_word}` starts a clause, but the clause before it is incomplete"
             hint = "finish the previous clause (a missing value or `]`?)"
-            return Diagnostic(
-                "CXP101", Severity.ERROR, msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint
+            return codes.CXP101(
+                msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint
             )
         if prev_type in ("WHEN", "UNLESS") and "a condition" in expected:
             msg = f"missing condition after `{prev.value}`"  # type: ignore[union-attr]
@@ -153,10 +151,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
                 hint = f"did you mean `{close[0]}`?"
         if "`decide`" in expected and tok.type == "RBRACE":
             hint = "every rule needs a `decide` clause"
-        return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
+        return codes.CXP101(msg, span, hint)
     if isinstance(exc, UnexpectedEOF):
-        return Diagnostic("CXP101", Severity.ERROR, "unexpected end of file", span)
-    return Diagnostic("CXP101", Severity.ERROR, str(exc).splitlines()[0], span)
+        return codes.CXP101("unexpected end of file", span)
+    return codes.CXP101(str(exc).splitlines()[0], span)
 
 
 _KEYWORD_LIKE: frozenset[str] = frozenset()
@@ -321,7 +319,7 @@ class _Builder:
         start = tok.start_pos or 0
         ct = self.pre.conds.get(start)
         if ct is None:  # cannot happen: every COND token comes from the pre-pass
-            raise _BuildError(Diagnostic("CXP199", Severity.ERROR, "internal: lost condition text", self._tspan(tok)))
+            raise _BuildError(codes.CXP199("internal: lost condition text", self._tspan(tok)))
         span = Span(self.file, ct.line, ct.col, ct.end_line, ct.end_col)
         return ast.Condition(kind, ct.raw, ct.cel, span)
 

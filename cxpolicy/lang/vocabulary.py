@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxpolicy.kinds import DimensionKind
-from cxpolicy.lang import ast
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.lang import ast, codes
+from cxpolicy.lang.source import Diagnostic, Span
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -135,9 +135,7 @@ def build_vocabulary(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
         if d is None:
             hint = did_you_mean(ext.name, dims)
             diags.append(
-                Diagnostic(
-                    "CXP205",
-                    Severity.ERROR,
+                codes.CXP205(
                     f"`extend dimension {ext.name}`: no dimension `{ext.name}` is declared",
                     ext.name_span,
                     f"did you mean `{hint}`?" if hint else "declare it with `dimension NAME at PATH: {...}`",
@@ -148,9 +146,7 @@ def build_vocabulary(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
         for v in ext.values:
             if v.text in d.values:
                 diags.append(
-                    Diagnostic(
-                        "CXP206",
-                        Severity.WARNING,
+                    codes.CXP206(
                         f"value `{v.text}` is already in dimension `{d.name}`",
                         v.span,
                     )
@@ -165,9 +161,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     if item.name in dims:
         first = dims[item.name].span
         diags.append(
-            Diagnostic(
-                "CXP204",
-                Severity.ERROR,
+            codes.CXP204(
                 f"dimension `{item.name}` is declared twice (first at {first})",
                 item.name_span,
                 "use `extend dimension` to add values to an existing dimension",
@@ -178,7 +172,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     for v in item.values:
         if v.text in values:
             diags.append(
-                Diagnostic("CXP206", Severity.WARNING, f"value `{v.text}` is listed twice in `{item.name}`", v.span)
+                codes.CXP206(f"value `{v.text}` is listed twice in `{item.name}`", v.span)
             )
             continue
         values.append(v.text)
@@ -187,9 +181,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     dims[item.name] = DimensionDef(item.name, path, item.kind, values, default, item.span)
     if default is not None and item.kind == DimensionKind.SET:
         diags.append(
-            Diagnostic(
-                "CXP207",
-                Severity.ERROR,
+            codes.CXP207(
                 f"set dimension `{item.name}` cannot have a default (an absent set is empty)",
                 item.default.span if item.default else item.span,
             )
@@ -201,9 +193,7 @@ def _check_dimension_defaults(dims: Mapping[str, DimensionDef], diags: list[Diag
         if d.default is not None and not d.is_set and d.default not in d.values:
             hint = did_you_mean(d.default, d.values)
             diags.append(
-                Diagnostic(
-                    "CXP207",
-                    Severity.ERROR,
+                codes.CXP207(
                     f"default `{d.default}` of dimension `{d.name}` is not one of its values",
                     d.span,
                     f"did you mean `{hint}`?" if hint else None,
@@ -215,9 +205,7 @@ def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diag
     if item.type not in ATTRIBUTE_TYPES:
         hint = did_you_mean(item.type, ATTRIBUTE_TYPES)
         diags.append(
-            Diagnostic(
-                "CXP210",
-                Severity.ERROR,
+            codes.CXP210(
                 f"unknown attribute type `{item.type}`; expected one of {', '.join(ATTRIBUTE_TYPES)}",
                 item.type_span,
                 f"did you mean `{hint}`?" if hint else None,
@@ -226,9 +214,7 @@ def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diag
         return
     if item.has_default and not type_matches(item.type, item.default):
         diags.append(
-            Diagnostic(
-                "CXP211",
-                Severity.ERROR,
+            codes.CXP211(
                 f"default of `{item.path}` does not have type `{item.type}`: got {_json(item.default)}",
                 item.span,
             )
@@ -238,9 +224,7 @@ def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diag
     if prev is not None:
         if prev.type != item.type or prev.default != item.default or prev.has_default != item.has_default:
             diags.append(
-                Diagnostic(
-                    "CXP212",
-                    Severity.ERROR,
+                codes.CXP212(
                     f"attribute `{item.path}` is declared again differently (first at {prev.span})",
                     item.span,
                     "declare an attribute once, or identically",

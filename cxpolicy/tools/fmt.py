@@ -33,8 +33,9 @@ from functools import cache
 
 from lark import Lark, Token, Tree
 
+from cxpolicy.lang import codes
 from cxpolicy.lang.prepass import Comment, CondText, PrePass
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.lang.source import Diagnostic, Span
 from cxpolicy.lang.syntax import parse
 from cxpolicy.resources import grammar_text
 
@@ -66,9 +67,7 @@ def format_source(text: str, file: str = "<stdin>") -> str:
     if after.module != before.module or any(d.is_error for d in after.diagnostics):
         raise FormatError(
             [
-                Diagnostic(
-                    "CXP199",
-                    Severity.ERROR,
+                codes.CXP199(
                     "internal: formatting would change the policy; file left unchanged",
                     Span.unknown(file),
                     "please report this file",
