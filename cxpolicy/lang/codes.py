@@ -44,7 +44,9 @@ CXP003 = Code("CXP003", E, "`use NAME` / `--pack NAME` names no shipped pack")
 CXP101 = Code("CXP101", E, "syntax error: what was found and what was expected (e.g. missing condition after `when`)")
 CXP102 = Code("CXP102", E, "a bracket opened in a condition is never closed")
 CXP103 = Code("CXP103", E, "a string literal with an invalid escape (strings use JSON escapes; a raw tab is kept)")
-CXP199 = Code("CXP199", E, "internal error (a bug): formatting would change the policy, or the parser lost a condition's text")
+CXP199 = Code(
+    "CXP199", E, "internal error (a bug): formatting would change the policy, or the parser lost a condition's text"
+)
 # Names and vocabulary (CXP2xx)
 CXP201 = Code("CXP201", E, "unknown dimension (with a did-you-mean)")
 CXP202 = Code("CXP202", E, "a value that the dimension does not declare (with a did-you-mean)")
