@@ -28,13 +28,24 @@ def _parser() -> Lark:
 
 
 class ParseResult:
-    __slots__ = ("comments", "diagnostics", "module", "pre")
+    """The parse stage's output for one file: the AST (None if it does not parse), the
+    diagnostics, the pre-pass (conditions and comments) and the concrete parse tree, which
+    the formatter prints from (it keeps what the AST merges: clause order, comments' places)."""
 
-    def __init__(self, module: ast.Module | None, diagnostics: list[Diagnostic], pre: PrePass):
+    __slots__ = ("comments", "diagnostics", "module", "pre", "tree")
+
+    def __init__(
+        self,
+        module: ast.Module | None,
+        diagnostics: list[Diagnostic],
+        pre: PrePass,
+        tree: Tree[Token] | None = None,
+    ):
         self.module = module
         self.diagnostics = diagnostics
         self.pre = pre
         self.comments = pre.comments
+        self.tree = tree
 
 
 def parse(text: str, file: str) -> ParseResult:
@@ -66,7 +77,7 @@ def parse(text: str, file: str) -> ParseResult:
         )
         return ParseResult(None, diags, pre)
     assert isinstance(module, ast.Module)
-    return ParseResult(module, diags, pre)
+    return ParseResult(module, diags, pre, tree)
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -54,6 +54,12 @@ def type_matches(type_name: str, value: Any) -> bool:
     return False
 
 
+def suggest(word: str, choices: Iterable[str], otherwise: str | None = None) -> str | None:
+    """The did-you-mean hint for an unknown name (`did you mean `x`?`), else `otherwise`."""
+    close = did_you_mean(word, choices)
+    return f"did you mean `{close}`?" if close else otherwise
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     pool = list(choices)
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
@@ -133,12 +139,11 @@ def build_vocabulary(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
     for ext in extends:
         d = dims.get(ext.name)
         if d is None:
-            hint = did_you_mean(ext.name, dims)
             diags.append(
                 codes.CXP205(
                     f"`extend dimension {ext.name}`: no dimension `{ext.name}` is declared",
                     ext.name_span,
-                    f"did you mean `{hint}`?" if hint else "declare it with `dimension NAME at PATH: {...}`",
+                    suggest(ext.name, dims, "declare it with `dimension NAME at PATH: {...}`"),
                 )
             )
             continue
@@ -191,24 +196,22 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
 def _check_dimension_defaults(dims: Mapping[str, DimensionDef], diags: list[Diagnostic]) -> None:
     for d in dims.values():
         if d.default is not None and not d.is_set and d.default not in d.values:
-            hint = did_you_mean(d.default, d.values)
             diags.append(
                 codes.CXP207(
                     f"default `{d.default}` of dimension `{d.name}` is not one of its values",
                     d.span,
-                    f"did you mean `{hint}`?" if hint else None,
+                    suggest(d.default, d.values),
                 )
             )
 
 
 def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diags: list[Diagnostic]) -> None:
     if item.type not in ATTRIBUTE_TYPES:
-        hint = did_you_mean(item.type, ATTRIBUTE_TYPES)
         diags.append(
             codes.CXP210(
                 f"unknown attribute type `{item.type}`; expected one of {', '.join(ATTRIBUTE_TYPES)}",
                 item.type_span,
-                f"did you mean `{hint}`?" if hint else None,
+                suggest(item.type, ATTRIBUTE_TYPES),
             )
         )
         return

@@ -29,15 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 
 from cxpolicy.lang import codes
 from cxpolicy.lang.prepass import Comment, CondText, PrePass
 from cxpolicy.lang.source import Diagnostic, Span
 from cxpolicy.lang.syntax import parse
-from cxpolicy.resources import grammar_text
 
 __all__ = ["WIDTH", "FormatError", "format_source"]
 
@@ -59,10 +57,9 @@ def format_source(text: str, file: str = "<stdin>") -> str:
     """The canonical text of one .cxp file; raises `FormatError` if it does not parse."""
     before = parse(text, file)
     errors = [d for d in before.diagnostics if d.is_error]
-    if before.module is None or errors:
+    if before.module is None or before.tree is None or errors:
         raise FormatError(errors or before.diagnostics)
-    tree = _parser().parse(before.pre.masked)
-    out = _Printer(text, before.pre).print(tree)
+    out = _Printer(text, before.pre).print(before.tree)
     after = parse(out, file)
     if after.module != before.module or any(d.is_error for d in after.diagnostics):
         raise FormatError(
@@ -75,12 +72,6 @@ def format_source(text: str, file: str = "<stdin>") -> str:
             ]
         )
     return out
-
-
-@cache
-def _parser() -> Lark:
-    """The grammar `syntax.parse` uses, built with the same options, kept for its tree."""
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
 # ------------------------------------------------------------------------ comment placement

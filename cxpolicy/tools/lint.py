@@ -36,7 +36,7 @@ from cxpolicy.lang import codes
 from cxpolicy.lang.checker import CheckedCondition, CheckedConstraint, CheckedRule
 from cxpolicy.lang.prepass import prepass
 from cxpolicy.lang.source import Diagnostic, PolicyError, Severity, Span
-from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, did_you_mean
+from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, did_you_mean, suggest
 
 __all__ = ["CODES", "lint_paths", "lint_policy"]
 
@@ -361,9 +361,8 @@ def _condition_findings(cond: CheckedCondition, vocab: Vocabulary) -> Iterator[D
         elif isinstance(node, cel.Call) and node.function == "matches" and node.args:
             yield from _regex(cond, node.args[-1])
     for name, ident in sorted(unknown.items()):
-        guess = did_you_mean(name, sorted(known))
         msg = f"`{name}` is not a request field: this condition errs on every request without it"
-        hint = f"did you mean `{guess}`?" if guess else f"request fields: {', '.join(sorted(REQUEST_ROOTS))}"
+        hint = suggest(name, sorted(known), f"request fields: {', '.join(sorted(REQUEST_ROOTS))}")
         yield codes.CXP615(msg, _sub_span(cond, ident), hint)
 
 
