@@ -6,8 +6,8 @@ diagnostics when the file does not parse (a file that does not parse is never re
 Why it prints from Lark's parse tree and not from `ast.Module`: the AST merges repeated
 `match` and `cite` clauses and forgets token spellings (`1e3`, `"\\u00e9"`),
 and the formatter must keep every one of those, because its contract is
-parse(fmt(x)) == parse(x) and "your text, only re-spaced". The tree comes from the same
-grammar file and the same pre-pass as `syntax.parse`, so the two cannot drift apart.
+parse(fmt(x)) == parse(x) and "your text, only re-spaced". The tree is the parse stage's
+own (`syntax.parse(...).tree`): one parser, one parse, so the two cannot drift apart.
 
 Layout (docs/cli.md, "fmt"): 2-space indent inside blocks; clause keywords padded to 8
 columns (`match   `, `decide  `, `because `); one blank line around blocks and at most one
