@@ -63,9 +63,6 @@ class ErrorKind(StrEnum):
     GRANT = "grant"  # a grant failed verification
     UNTRUSTED = "untrusted"  # input from an untrusted source tried to steer the decision
 
-    def __str__(self) -> str:
-        return self.value
-
 
 class Severity(StrEnum):
     """How bad a diagnostic is: an `error` fails the load (or the lint run), the rest inform."""
@@ -73,9 +70,6 @@ class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class DimensionKind(StrEnum):
@@ -85,18 +79,12 @@ class DimensionKind(StrEnum):
     ORDERED = "ordered"
     SET = "set"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 class ConditionKind(StrEnum):
     """A rule's condition: every `when` must be true, every `unless` false."""
 
     WHEN = "when"
     UNLESS = "unless"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Op(StrEnum):
@@ -110,6 +98,3 @@ class Op(StrEnum):
     GE = ">="
     IN = "in"
     NOT_IN = "not in"
-
-    def __str__(self) -> str:
-        return self.value

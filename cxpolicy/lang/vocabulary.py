@@ -71,15 +71,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return close[0]
 
 
-@dataclass
-class DimensionDef:
-    name: str
+class DimensionShape:
+    """What a dimension's declaration and its index (engine/index.py) share: the dotted path
+    and the kind tests, written once."""
+
+    __slots__ = ()
     path: tuple[str, ...]
     kind: DimensionKind
-    values: list[str]
-    default: str | None
-    span: Span
-    extensions: list[Span] = field(default_factory=list)
 
     @property
     def path_text(self) -> str:
@@ -92,6 +90,17 @@ class DimensionDef:
     @property
     def is_ordered(self) -> bool:
         return self.kind == DimensionKind.ORDERED
+
+
+@dataclass
+class DimensionDef(DimensionShape):
+    name: str
+    path: tuple[str, ...]
+    kind: DimensionKind
+    values: list[str]
+    default: str | None
+    span: Span
+    extensions: list[Span] = field(default_factory=list)
 
     def position(self, value: str) -> int:
         return self.values.index(value)
