@@ -1,5 +1,7 @@
 """Effects and redaction styles: the one place their names and severities are defined.
 
+Input: nothing (definitions). Output: the enums every module names kinds with.
+
 Combining is "most restrictive wins" (LANGUAGE.md §1), so every comparison between effects
 goes through `Effect.severity`, and every comparison between masking styles through
 `Style.strictness`.

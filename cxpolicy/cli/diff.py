@@ -1,5 +1,7 @@
 """`cxpolicy diff OLD NEW`: what a change to the rules changes, region by region.
 
+Input: two policy revisions (paths or git revisions), optional requests. Output: the diff as text, markdown or JSON.
+
 OLD and NEW are directories, files, or git revisions (`git:REV:PATH`, or `REV:PATH` when no
 such local path exists), so `cxpolicy diff main:rulesets/bank rulesets/bank` reviews a
 working copy against the main branch. A git revision is read with `git ls-tree` / `git show`

@@ -1,5 +1,7 @@
 """`cxpolicy fmt`: rewrite .cxp files in the canonical layout, or check that they are.
 
+Input: .cxp files. Output: the files rewritten (or a check's verdict and exit code).
+
 A thin shell over `cxpolicy.tools.fmt.format_source`. Files are written only when their text
 changes, atomically (a temporary file in the same directory, then a rename), so an editor or
 a reloading service never sees half a file. A file that does not parse is reported and left

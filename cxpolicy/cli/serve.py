@@ -1,5 +1,7 @@
 """`cxpolicy serve`: run the decision service (docs/service.md) under uvicorn.
 
+Input: policy paths, packs and settings (options or environment). Output: a running service.
+
 Input: policy paths, packs and server options. Output: a listening HTTP service.
 
 Why it is shaped this way: with one worker the command builds the `Engine`, the audit sink

@@ -1,5 +1,7 @@
 """Decision, Reason, Trace: the one definition of what the engine answers (LANGUAGE.md §6).
 
+Input: what `PolicySet.decide` found. Output: the `Decision` objects and their JSON (`to_dict`).
+
 The engine builds these on the hot path, so they are plain slotted dataclasses, not pydantic
 models; reasons are prebuilt per rule at compile time and shared between decisions. The
 service's pydantic models and the published JSON Schema mirror `Decision.to_dict()`.

@@ -1,5 +1,7 @@
 """Engine: `PolicySet.decide(request)` — validate, index, run conditions, combine.
 
+Input: a request (any JSON value). Output: a `Decision`, never an exception.
+
 The hot path: no pydantic, no logging, no allocation it can avoid. A request is validated
 against the vocabulary (an invalid one escalates without evaluating any rule, LANGUAGE.md §5),
 the index gives the candidate rules in one AND per dimension, conditions run only on

@@ -1,4 +1,7 @@
-"""Decisions and traces as text for people (the CLI's `--format text`)."""
+"""Decisions and traces as text for people (the CLI's `--format text`).
+
+Input: a `Decision` (with its trace, if any). Output: the text `--format text` prints.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 
 """Reading requests from the outside world (CLI files, stdin, HTTP bodies) safely.
 
+Input: bytes or text from a file, stdin or an HTTP body. Output: JSON values (`RequestLine`s),
+or `BadRequest` saying why not.
+
 JSON is parsed strictly: duplicate keys, NaN/Infinity (also as `1e999`), integers outside the
 64-bit range and lone UTF-16 surrogates (`"\\ud800"`) are rejected, because each lets two
 readers of the same bytes see different requests (a duplicate key is a classic way to smuggle

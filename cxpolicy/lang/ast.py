@@ -1,5 +1,7 @@
 """The .cxp abstract syntax tree: frozen, slotted dataclasses, each carrying its Span.
 
+Input: what the parser builds. Output: the node types the vocabulary and check stages read.
+
 Equality ignores spans (`field(compare=False)`), so a formatter round trip can be checked by
 comparing trees: parse(fmt(x)) == parse(x).
 """

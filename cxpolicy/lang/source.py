@@ -1,5 +1,7 @@
 """Source positions and diagnostics: every compile error and lint finding is a `Diagnostic`.
 
+Input: file names, texts and positions. Output: `Span`, `Diagnostic`, `PolicyError` and their caret rendering.
+
 Diagnostics are collected, never raised one at a time: the checker gathers every problem, the
 caller sorts them by position and prints them as `file:line:col: CXPnnn severity: message`
 with the source line and a caret under the offending text (OPA's and Cedar's error style:
