@@ -17,6 +17,7 @@ from cxpolicy.kinds import ConditionKind, DimensionKind, Op
 from cxpolicy.lang import ast, codes
 from cxpolicy.lang.prepass import PrePass, prepass
 from cxpolicy.lang.source import Diagnostic, Span
+from cxpolicy.lang.vocabulary import suggest
 from cxpolicy.resources import grammar_text
 
 __all__ = ["ParseResult", "parse"]
@@ -149,17 +150,11 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
         if prev_type in ("WHEN", "UNLESS") and "a condition" in expected:
             msg = f"missing condition after `{prev.value}`"  # type: ignore[union-attr]
             hint = "write the CEL expression on the same line, e.g. `when context.otp_verified`"
-        elif tok.type == "IDENT" and tok.value in _KEYWORD_LIKE:
-            msg = f"unexpected {found}; expected {_join(expected)}"
         else:
             msg = f"unexpected {found}; expected {_join(expected)}"
         words = [e.strip("`") for e in expected if e.startswith("`") and e.strip("`").isidentifier()]
         if tok.type == "IDENT" and hint is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(tok.value), words, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean `{close[0]}`?"
+            hint = suggest(str(tok.value), words)
         if "`decide`" in expected and tok.type == "RBRACE":
             hint = "every rule needs a `decide` clause"
         return codes.CXP101(msg, span, hint)
@@ -168,7 +163,6 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
     return codes.CXP101(str(exc).splitlines()[0], span)
 
 
-_KEYWORD_LIKE: frozenset[str] = frozenset()
 _CLAUSE_WORDS = frozenset({"match", "decide", "because", "cite", "rule", "test", "expect", "request"})
 
 
