@@ -1,5 +1,7 @@
 """cxpolicy: a policy engine for AI agents in customer experience.
 
+Input: paths or policy text (`load`). Output: a `PolicySet` whose `decide` gives a `Decision`.
+
     >>> import cxpolicy
     >>> policy = cxpolicy.load(["rulesets/bank"], packs=["bfsi_rbi"])
     >>> decision = policy.decide({"action": "account.password_reset", ...})

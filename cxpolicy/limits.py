@@ -1,5 +1,7 @@
 """Resource limits: every bound on the work one request (or one policy) can cause, in one place.
 
+Input: nothing (constants). Output: the bounds the readers, the engine and the detectors enforce.
+
 A policy engine sits in front of every agent action, so a request that makes it slow is as bad
 as one that makes it wrong. Pure-Python work cannot be pre-empted by a timeout (a thread cannot
 be interrupted in the middle of a regex or a loop), so the engine does not try: the work is

@@ -1,5 +1,7 @@
 """Where shipped data lives: the grammar, the core vocabulary and the compliance packs.
 
+Input: a data file's or pack's name. Output: its path or text in this installation.
+
 In a wheel they sit under `cxpolicy/_data/` (hatchling force-include); in a checkout or an
 editable install they sit at the repository's top level (`grammar/`, `compliance_packs/`).
 Both are found here, so `--pack NAME` works wherever the package is installed.

@@ -15,9 +15,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cxpolicy.engine.evaluation import activation, condition_verdict
 from cxpolicy.engine.loader import load_text
-from cxpolicy.engine.policy_set import PolicySet, condition_verdict
-from cxpolicy.tools.analysis import DECISION, Region, Space, activation, assignment_for, partition
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.tools.analysis import DECISION, Region, Space, assignment_for, partition
 from cxpolicy.tools.diff import Outcome, diff, outcome_of
 
 EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "40"))
@@ -248,14 +249,14 @@ def test_condition_verdict_matches_variable() -> None:
     rule = p.rule("p.otp")
     assert rule is not None
     req = {"action": "b", "actor": {"kind": "ai"}, "customer": {"risk_tier": "high"}}
-    assert condition_verdict(rule, activation(p, req)) == (True, None)
+    assert condition_verdict(rule, activation(p.vocabulary, req)) == (True, None)
 
 
 def test_extended_vocabulary_is_an_invalid_to_valid_change() -> None:
     p = load_text(POLICY)
     q = load_text(POLICY + "extend dimension action: {d}\n")
     report = diff(p, q)
-    decisions = [c for c in report.changes if c.aspect == DECISION]
+    decisions = [c for c in report.changes if c.aspect is DECISION]
     assert decisions and all(space_text(report, c).startswith("action=d ") for c in decisions)
     assert all(t.old == "escalate (invalid request)" for c in decisions for t, _ in c.transitions)
     assert any(c.loosens for c in decisions)  # escalate → redact / require_otp for the new value

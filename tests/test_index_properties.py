@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cxpolicy.engine import index as index_module
+from cxpolicy.engine.evaluation import with_defaults
 from cxpolicy.engine.loader import load_text
-from cxpolicy.engine.policy_set import _with_defaults
 from tests.reference import engine_view, reference_decide
 
 EFFECTS = ["allow", "redact", "require_otp", "escalate"]
@@ -123,6 +123,6 @@ def test_indexed_engine_equals_brute_force(data: st.DataObject, partition: bool)
     for _ in range(5):
         req = data.draw(requests(dims))
         decision = policy.decide(req)
-        activation = _with_defaults(req, [a for a in policy.vocabulary.attributes.values() if a.has_default])
+        activation = with_defaults(req, [a for a in policy.vocabulary.attributes.values() if a.has_default])
         assert engine_view(decision) == reference_decide(policy, req, activation), text
 

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxpolicy.cli import main
+from cxpolicy.engine.evaluation import constraint_holds
 from cxpolicy.engine.loader import compile_sources
-from cxpolicy.engine.policy_set import constraint_holds
 from cxpolicy.lang.checker import CheckedConstraint
 from cxpolicy.lang.source import SourceFile, Span
 from cxpolicy.lang.vocabulary import DimensionDef

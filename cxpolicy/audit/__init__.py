@@ -1,5 +1,7 @@
 """Tamper-evident audit log of decisions, and the escalations they open (docs/audit.md).
 
+Input: decisions and escalation events. Output: the public audit API (`open_sink`, stores, verification).
+
 ```python
 from cxpolicy.audit import open_sink
 

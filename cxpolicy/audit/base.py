@@ -1,5 +1,7 @@
 """The audit sink: its public interface, and the chain logic shared by every storage backend.
 
+Input: decisions to record. Output: the `AuditSink` interface and the chain hashing every store shares.
+
 Three layers, so a PostgreSQL sink is a new `Store` and nothing else:
 
 - `AuditSink` — what the service and the CLI call (`record`, `get`, `query`, escalations,

@@ -1,5 +1,7 @@
 """Walking the hash chain: what `cxpolicy audit verify` checks, independent of storage.
 
+Input: the stored records, in order. Output: a verification report (first broken link, if any).
+
 Each record holds the hash of the one before it and a hash of its own content, so:
 
 - an **edit** breaks the edited record's own hash;

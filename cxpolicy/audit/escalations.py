@@ -1,5 +1,7 @@
 """Escalations: the human follow-up that every `escalate` decision promises.
 
+Input: escalate decisions and a person's actions on them. Output: escalation rows and their state changes.
+
 An escalation that nobody picks up is the failure regulators ask about (RBI's 30-day
 Ombudsman clock, GDPR Art 22(3) human intervention, AI Act Art 14 oversight), so each one
 carries a due time from its queue's SLA and moves through exactly one path:

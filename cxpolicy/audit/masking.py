@@ -1,6 +1,8 @@
 """Mask a request before it is stored: the audit log must never hold a raw PAN, CVV, Aadhaar
 or PHI (PCI DSS 3.3/3.4, HIPAA 164.312, DPDP s.8(5)).
 
+Input: a request and its decision. Output: a copy safe to store (masked values).
+
 An audit log is kept for years and read by many people, so it must be safe even when the
 request was not: a PAN pasted into a free-text field, a CVV under an unexpected key. Three
 independent nets, any one of which masks a value:

@@ -1,5 +1,7 @@
 """PostgreSQL storage for the audit log: one chain shared by several service replicas.
 
+Input: audit records. Output: rows in PostgreSQL, one chain across replicas.
+
 Same records, same hashes, same chain logic as SQLite (`sink.py` does not know which store it
 talks to); only the locking differs. SQLite has one write lock per file; here every write
 transaction begins with `SELECT … FROM head WHERE id = 1 FOR UPDATE`, so writers on every

@@ -1,5 +1,7 @@
 """Audit records: what one entry of the log holds, and how it is encoded and hashed.
 
+Input: a decision and its request. Output: the record, its canonical encoding and hash.
+
 The chain is only as trustworthy as its encoding is unambiguous, so every hashed byte comes
 from one function, `canonical_json`, and the hashed object is written down in `HASHED_FIELDS`
 (docs/audit.md repeats both). Nothing here touches a database: a sink turns a `RecordDraft`

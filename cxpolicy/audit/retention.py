@@ -1,5 +1,7 @@
 """Retention: how long records are kept, and the signed checkpoint that pruning leaves behind.
 
+Input: a retention policy and the stored records. Output: what may be pruned, and the signed checkpoint.
+
 Regulators set floors, not ceilings, on how long the log is kept:
 
 | preset   | keep      | source                                                        |

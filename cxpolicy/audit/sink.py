@@ -1,5 +1,7 @@
 """`ChainedSink`: the one implementation of `AuditSink`, over any `Store`.
 
+Input: decisions and escalation events. Output: chained records in the `Store` given.
+
 Work is split by thread on purpose. In the caller's thread: masking the request, hashing it,
 encoding the record (the expensive, parallel-safe part), and raising on anything that cannot
 be recorded. In the writer's thread, inside the group-commit transaction: sealing the draft

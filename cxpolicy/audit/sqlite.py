@@ -1,5 +1,7 @@
 """SQLite storage for the audit log: one file, WAL mode, append-only by trigger.
 
+Input: audit records. Output: rows in one SQLite file.
+
 WAL lets readers (`cxpolicy audit query`, `GET /v1/decisions/{id}`) run while the writer
 commits; `synchronous=FULL` (the default here) makes a commit survive power loss, not just a
 process crash, and group commit amortises its fsync over every record of the batch. Writes

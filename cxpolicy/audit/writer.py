@@ -1,5 +1,7 @@
 """Group commit: one writer thread, one transaction for the records of many concurrent callers.
 
+Input: records from many threads. Output: batched transactions on one writer thread.
+
 The service may answer a decision only once its record is durable, and a durable commit costs
 an fsync (milliseconds). Committing each record alone caps throughput at one record per
 fsync; here every caller enqueues an operation and blocks, the writer drains whatever has

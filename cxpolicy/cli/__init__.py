@@ -1,5 +1,7 @@
 """The `cxpolicy` command: a click group whose subcommands load lazily.
 
+Input: the command line. Output: the subcommand it names, loaded on first use.
+
 Each subcommand is a thin function over the public API, in its own module under
 `cxpolicy/cli/`; the group imports a command's module only when that command runs, so
 `cxpolicy eval` never pays for uvicorn or watchdog. Exit codes live in `ExitCode`.

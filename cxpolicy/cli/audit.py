@@ -1,5 +1,7 @@
 """`cxpolicy audit` and `cxpolicy escalations`: the audit log from a terminal.
 
+Input: an audit database and a query. Output: records, verification or escalations as text or JSON.
+
 Thin wrappers over `cxpolicy.audit`; DB is the SQLite file path or the same URL the service
 takes with `--audit`. Exit codes: 0 done, 1 the check or the move failed (a broken chain, an
 illegal transition, a refused prune), 64 bad usage (no such database, a malformed date).

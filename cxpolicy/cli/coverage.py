@@ -1,4 +1,7 @@
-"""`cxpolicy coverage --pack NAME`: which clauses a compliance pack cites have a rule and a test."""
+"""`cxpolicy coverage --pack NAME`: which clauses a compliance pack cites have a rule and a test.
+
+Input: a policy set with packs. Output: the clause coverage table; exit 1 when a clause has no test.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """`cxpolicy diff OLD NEW`: what a change to the rules changes, region by region.
 
+Input: two policy revisions (paths or git revisions), optional requests. Output: the diff as text, markdown or JSON.
+
 OLD and NEW are directories, files, or git revisions (`git:REV:PATH`, or `REV:PATH` when no
 such local path exists), so `cxpolicy diff main:rulesets/bank rulesets/bank` reviews a
 working copy against the main branch. A git revision is read with `git ls-tree` / `git show`
@@ -24,7 +26,7 @@ from cxpolicy.engine.loader import load
 from cxpolicy.engine.policy_set import PolicySet
 from cxpolicy.engine.requests import iter_requests
 from cxpolicy.lang.source import PolicyError
-from cxpolicy.tools.analysis import DECISION
+from cxpolicy.tools.analysis import DECISION, aspect_name
 from cxpolicy.tools.diff import Change, DiffReport, diff, replay
 
 __all__ = ["diff_cmd", "markdown_report", "resolve", "text_report"]
@@ -176,8 +178,8 @@ def _summary(report: DiffReport) -> list[str]:
         f"{len(report.rules_removed)} removed{ids(report.rules_removed)}, "
         f"{len(report.rules_modified)} modified{ids(report.rules_modified)}"
     ]
-    decisions = [c for c in report.changes if c.aspect == DECISION]
-    masks = [c for c in report.changes if c.aspect != DECISION]
+    decisions = [c for c in report.changes if c.aspect is DECISION]
+    masks = [c for c in report.changes if c.aspect is not DECISION]
     share = sum(c.size for c in decisions) / report.total if report.total else 0.0
     out.append(
         f"regions: {len(decisions)} change their decision ({_percent(share)} of all combinations of "
@@ -199,7 +201,7 @@ def text_report(report: DiffReport, old: str, new: str, *, color: bool = False) 
     out = [bold(f"cxpolicy diff {old} → {new}"), *_summary(report)]
     sections = [("decision changes", DECISION), ("masking changes", None)]
     for title, aspect in sections:
-        items = [c for c in report.changes if (c.aspect == DECISION) == (aspect == DECISION)]
+        items = [c for c in report.changes if (c.aspect is DECISION) == (aspect is DECISION)]
         if not items:
             continue
         out += ["", bold(title)]
@@ -235,7 +237,7 @@ def markdown_report(report: DiffReport, old: str, new: str) -> str:
     if report.changes:
         out += ["", "| where | what | change | rules | when |", "|---|---|---|---|---|"]
         for c in report.changes:
-            what = "decision" if c.aspect == DECISION else f"mask `{c.aspect}`"
+            what = "decision" if c.aspect is DECISION else f"mask `{c.aspect}`"
             for t, cond in c.transitions:
                 change = f"{t.old} → {t.new}" + (" *looser*" if t.loosens else "")
                 rules = ", ".join(f"`{r}`" for r in t.rules) or ""
@@ -262,7 +264,7 @@ def json_report(report: DiffReport, old: str, new: str) -> dict[str, Any]:
         "space": {"combinations": report.total, "regions_examined": report.regions},
         "changes": [
             {
-                "aspect": c.aspect,
+                "aspect": aspect_name(c.aspect),
                 "where": _where(report, c),
                 "constraints": report.space.constraints(c.cells),
                 "combinations": c.size,

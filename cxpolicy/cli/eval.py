@@ -1,4 +1,7 @@
-"""`cxpolicy eval`: decide requests from a file or stdin (LANGUAGE.md §8)."""
+"""`cxpolicy eval`: decide requests from a file or stdin (LANGUAGE.md §8).
+
+Input: a policy set and requests. Output: one decision per request, as JSON or text.
+"""
 
 from __future__ import annotations
 

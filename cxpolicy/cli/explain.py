@@ -1,4 +1,7 @@
-"""`cxpolicy explain`: one decision as a story — rules, values, why, near misses, what would change it."""
+"""`cxpolicy explain`: one decision as a story — rules, values, why, near misses, what would change it.
+
+Input: a policy set and requests. Output: each decision's story, as text or JSON.
+"""
 
 from __future__ import annotations
 

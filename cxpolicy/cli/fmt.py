@@ -1,5 +1,7 @@
 """`cxpolicy fmt`: rewrite .cxp files in the canonical layout, or check that they are.
 
+Input: .cxp files. Output: the files rewritten (or a check's verdict and exit code).
+
 A thin shell over `cxpolicy.tools.fmt.format_source`. Files are written only when their text
 changes, atomically (a temporary file in the same directory, then a rename), so an editor or
 a reloading service never sees half a file. A file that does not parse is reported and left
@@ -19,7 +21,8 @@ import click
 
 from cxpolicy.cli import ExitCode
 from cxpolicy.cli.options import use_color
-from cxpolicy.lang.source import Diagnostic, Severity, Span, render_diagnostics
+from cxpolicy.lang import codes
+from cxpolicy.lang.source import Diagnostic, Span, render_diagnostics
 from cxpolicy.tools.fmt import FormatError, format_source
 
 
@@ -58,8 +61,8 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             old = path.read_bytes().decode("utf-8")  # no newline translation: CRLF is a change
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
-                Diagnostic(
-                    "CXP002", Severity.ERROR, f"cannot read file: {exc}", Span.unknown(str(path))
+                codes.CXP002(
+                    f"cannot read file: {exc}", Span.unknown(str(path))
                 )
             )
             continue
@@ -80,7 +83,7 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
         if not check and not show_diff:
             _write(path, new)
             click.echo(f"reformatted {name}", err=True)
-    _report([d for d in problems if d.code in ("CXP001", "CXP002")], {})
+    _report([d for d in problems if d.code in (codes.CXP001.code, codes.CXP002.code)], {})
     n = len(changed)
     verb = "would be reformatted" if check or show_diff else "reformatted"
     click.echo(f"{n} file(s) {verb}, {len(files) - n - _failed(problems)} unchanged", err=True)
@@ -114,16 +117,14 @@ def _expand(paths: tuple[str, ...]) -> tuple[list[Path], list[Diagnostic]]:
             found = sorted(f for f in p.rglob("*.cxp") if f.is_file())
             if not found:
                 problems.append(
-                    Diagnostic(
-                        "CXP001", Severity.ERROR, f"no .cxp files under `{p}`", Span.unknown(str(p))
+                    codes.CXP001(
+                        f"no .cxp files under `{p}`", Span.unknown(str(p))
                     )
                 )
             files.update(dict.fromkeys(found))
         else:
             problems.append(
-                Diagnostic(
-                    "CXP001",
-                    Severity.ERROR,
+                codes.CXP001(
                     f"no such file or directory: `{p}`",
                     Span.unknown(str(p)),
                 )
@@ -132,7 +133,7 @@ def _expand(paths: tuple[str, ...]) -> tuple[list[Path], list[Diagnostic]]:
 
 
 def _failed(problems: list[Diagnostic]) -> int:
-    return len({d.span.file for d in problems if d.code not in ("CXP001",)})
+    return len({d.span.file for d in problems if d.code != codes.CXP001.code})
 
 
 def _report(diags: list[Diagnostic], sources: dict[str, str]) -> None:

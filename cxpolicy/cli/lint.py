@@ -1,5 +1,7 @@
 """`cxpolicy lint`: check a policy set; exit 1 when any finding is an error.
 
+Input: a policy set. Output: diagnostics as text, JSON or SARIF, and the exit code.
+
 Three outputs for three readers: text with source lines and carets for a person (coloured
 on a terminal, plain when piped or when NO_COLOR is set), JSON for scripts (the shape of
 docs/diagnostics.md), and SARIF 2.1.0 for code-scanning services, which show each finding

@@ -1,4 +1,7 @@
-"""Options and helpers shared by the subcommands: policy paths, packs, diagnostics output."""
+"""Options and helpers shared by the subcommands: policy paths, packs, diagnostics output.
+
+Input: the options a subcommand declares. Output: loaded policy sets and printed diagnostics.
+"""
 
 from __future__ import annotations
 

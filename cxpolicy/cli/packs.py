@@ -1,5 +1,8 @@
 """`cxpolicy packs`: list the shipped compliance packs; `cxpolicy packs show NAME` prints one
-pack's rule → effect → clause table, its thresholds and the clauses it cites."""
+pack's rule → effect → clause table, its thresholds and the clauses it cites.
+
+Input: a pack name, or none. Output: the pack list or one pack's table.
+"""
 
 from __future__ import annotations
 

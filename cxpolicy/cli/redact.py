@@ -1,5 +1,7 @@
 """`cxpolicy redact`: decide each request and print its payload masked as the decision says.
 
+Input: a policy set and requests. Output: each payload masked per its decision.
+
 The command a team uses to see what an agent would be allowed to send: the policy decides,
 the detectors find the values, `cxpolicy.signals.redact.apply` masks them. Detection is on by
 default, so a card number typed into `payload.text` triggers the same redact rules as a

@@ -1,5 +1,7 @@
 """`cxpolicy serve`: run the decision service (docs/service.md) under uvicorn.
 
+Input: policy paths, packs and settings (options or environment). Output: a running service.
+
 Input: policy paths, packs and server options. Output: a listening HTTP service.
 
 Why it is shaped this way: with one worker the command builds the `Engine`, the audit sink
@@ -49,20 +51,16 @@ ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def create_app_from_env() -> object:
     """The app factory for uvicorn workers (`uvicorn --factory`): configuration from env."""
-    from cxpolicy.service.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, create_app
+    from cxpolicy.service.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, create_app, flag
     from cxpolicy.service.reload import Engine
 
     env = os.environ
     paths = [p for p in env.get(ENV_PATHS, "").split(os.pathsep) if p]
     packs = [p for p in env.get(ENV_PACKS, "").split(",") if p]
     engine = Engine(
-        paths, packs=packs, watch=_truthy(env.get(ENV_WATCH)), detect=_truthy(env.get(ENV_DETECT))
+        paths, packs=packs, watch=flag(env.get(ENV_WATCH)), detect=flag(env.get(ENV_DETECT))
     )
     audit = None
     if env.get(ENV_AUDIT):

@@ -1,5 +1,7 @@
 """`cxpolicy test`: run the policy's `test` blocks; exit 1 when any fails.
 
+Input: a policy set. Output: each test's result (and coverage on request); exit 1 on a failure.
+
 Output is shaped like pytest's, because policy authors already read that: a line of dots per
 file, then each failure with the expectations (which held, which did not), the decision the
 engine actually made and the rules it looked at. `--format json` and `--format junit` are for

@@ -1,9 +1,9 @@
-"""Compiler: checked policy → `PolicySet` (compiled rules + index), in small named passes.
+"""Compiler: checked policy → compiled rules, and the policy set's revision.
 
-Passes (each a function, so tests can stop after any of them):
-  1. `compile_rules`   — effect, prebuilt Reason, condition closures split into when/unless
-  2. `build_index`     — per-dimension bitsets (index.py)
-  3. `revision`        — sha256 over the sources, so every decision names the rules that made it
+Input: a `CheckedPolicy` (the `check` stage's output) and the sources. Output: one
+`CompiledRule` per checked rule (effect, prebuilt `Reason`, condition closures split into
+`when`/`unless`) — the loader's `lower` stage — and `revision`, the sha256 over the sources
+that every decision carries — the `revision` stage. `build_index` (index.py) runs between.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cxpolicy.cel import Expression
 from cxpolicy.engine.decision import Reason
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import ConditionKind, Effect, Style
 from cxpolicy.lang.checker import CheckedCondition, CheckedPolicy, CheckedRule
 from cxpolicy.lang.source import SourceFile
 
@@ -39,21 +39,19 @@ class CompiledRule:
 
     @property
     def location(self) -> str:
-        s = self.checked.span
-        return f"{s.file}:{s.line}:{s.col}"
+        return str(self.checked.span)
 
 
 def compile_rules(checked: CheckedPolicy) -> list[CompiledRule]:
     out: list[CompiledRule] = []
     for i, r in enumerate(checked.rules):
-        s = r.span
         reason = Reason(
             rule=r.id,
             effect=r.effect,
             because=r.because,
             cite=tuple(text for _, text in r.cites),
             cite_names=tuple(name for name, _ in r.cites),
-            location=f"{s.file}:{s.line}:{s.col}",
+            location=str(r.span),
         )
         out.append(
             CompiledRule(
@@ -62,8 +60,8 @@ def compile_rules(checked: CheckedPolicy) -> list[CompiledRule]:
                 effect=r.effect,
                 severity=r.effect.severity,
                 reason=reason,
-                whens=tuple(c.expression for c in r.conditions if c.kind == "when"),
-                unlesses=tuple(c.expression for c in r.conditions if c.kind == "unless"),
+                whens=tuple(c.expression for c in r.conditions if c.kind == ConditionKind.WHEN),
+                unlesses=tuple(c.expression for c in r.conditions if c.kind == ConditionKind.UNLESS),
                 conditions=r.conditions,
                 redact_classes=r.redact_classes,
                 implicit_classes=r.implicit_classes,

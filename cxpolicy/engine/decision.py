@@ -1,5 +1,7 @@
 """Decision, Reason, Trace: the one definition of what the engine answers (LANGUAGE.md §6).
 
+Input: what `PolicySet.decide` found. Output: the `Decision` objects and their JSON (`to_dict`).
+
 The engine builds these on the hot path, so they are plain slotted dataclasses, not pydantic
 models; reasons are prebuilt per rule at compile time and shared between decisions. The
 service's pydantic models and the published JSON Schema mirror `Decision.to_dict()`.
@@ -17,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import ConditionKind, Effect, ErrorKind, Style
 
 __all__ = [
     "Decision",
@@ -112,7 +114,7 @@ class DecisionError:
     limit was exceeded), `internal` (a bug: reported, never raised).
     """
 
-    kind: str
+    kind: ErrorKind
     message: str
     field: str | None = None
     rule: str | None = None
@@ -146,7 +148,7 @@ class TraceConstraint:
 class TraceCondition:
     """One `when`/`unless` with its values substituted: `12000 <= 500` → false."""
 
-    kind: str
+    kind: ConditionKind
     text: str
     rendered: str
     value: bool | None
@@ -255,7 +257,7 @@ class Decision:
 def summarise(d: Decision) -> str:
     """One sentence a customer-service lead can read: the effect and the rule(s) that won."""
     effect = d.effect.value
-    if d.errors and any(e.kind in ("request", "limit", "internal") for e in d.errors):
+    if d.errors and any(e.kind in (ErrorKind.REQUEST, ErrorKind.LIMIT, ErrorKind.INTERNAL) for e in d.errors):
         first = d.errors[0]
         return f"{effect}: the request could not be evaluated safely ({first})."
     if d.default_applied:

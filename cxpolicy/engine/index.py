@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cxpolicy.kinds import DimensionKind
 from cxpolicy.lang.checker import CheckedConstraint, CheckedRule
-from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary
+from cxpolicy.lang.vocabulary import DimensionDef, DimensionShape, Vocabulary
 
 __all__ = ["DimensionIndex", "Partition", "Residual", "RuleIndex", "build_index"]
 
@@ -39,11 +40,11 @@ _MAX_PARTITION_SHARE = 0.5  # a request may be left at most this share of the ru
 
 
 @dataclass(frozen=True, slots=True)
-class DimensionIndex:
+class DimensionIndex(DimensionShape):
     slot: int
     name: str
     path: tuple[str, ...]
-    kind: str
+    kind: DimensionKind
     default: str | None
     values: tuple[str, ...]
     buckets: dict[str, int]  # plain / ordered: value -> rules accepting it
@@ -51,14 +52,6 @@ class DimensionIndex:
     positive: dict[str, int]  # set: value -> rules whose (first) positive constraint names it
     negative: dict[str, int]  # set: value -> rules that exclude it
     constrained: bool  # some rule constrains this dimension
-
-    @property
-    def path_text(self) -> str:
-        return ".".join(self.path)
-
-    @property
-    def is_set(self) -> bool:
-        return self.kind == "set"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""Loader: paths and pack names → source files → parse → check → compile → `PolicySet`.
+"""Loader: paths and pack names → source files → the compile stages → `PolicySet`.
+
+Input: paths, pack names or a policy text. Output: a `PolicySet`, or `PolicyError` with every
+diagnostic. The stages are an explicit ordered list, `STAGES` (parse, vocabulary, check,
+lower, index, revision); `run_stages(..., stop_after=Stage.CHECK)` runs a prefix of them and
+returns what each built, which is how tests look at one stage.
 
 A policy set is everything loaded together: every `.cxp` file under the given paths (in
 lexicographic path order), plus the shipped vocabularies and packs that `--pack`/`packs=` name
@@ -12,20 +17,33 @@ import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from cxpolicy.engine.compiler import compile_rules, revision
-from cxpolicy.engine.index import build_index
+from cxpolicy.engine.compiler import CompiledRule, compile_rules, revision
+from cxpolicy.engine.index import RuleIndex, build_index
 from cxpolicy.engine.policy_set import PolicySet
-from cxpolicy.lang import ast
-from cxpolicy.lang.checker import check
-from cxpolicy.lang.source import Diagnostic, PolicyError, Severity, SourceFile, Span
+from cxpolicy.lang import ast, codes
+from cxpolicy.lang.checker import CheckedPolicy, check
+from cxpolicy.lang.source import Diagnostic, PolicyError, SourceFile, Span
 from cxpolicy.lang.syntax import parse
+from cxpolicy.lang.vocabulary import Vocabulary, build_vocabulary
 from cxpolicy.limits import MAX_POLICY_FILE_BYTES
 from cxpolicy.resources import core_vocabulary_path, pack_dir, shipped_pack_names
 
-__all__ = ["MAX_FILE_BYTES", "collect_sources", "compile_sources", "load", "load_text"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "STAGES",
+    "Compilation",
+    "Stage",
+    "collect_sources",
+    "compile_sources",
+    "load",
+    "load_text",
+    "run_stages",
+]
 
 MAX_FILE_BYTES = MAX_POLICY_FILE_BYTES  # one source of truth: cxpolicy/limits.py
 PathLike = str | os.PathLike[str]
@@ -76,6 +94,100 @@ def collect_sources(
     return shipped + [user[k] for k in sorted(user)], diags
 
 
+class Stage(StrEnum):
+    """One step of compiling a policy set, in the order `STAGES` runs them."""
+
+    PARSE = "parse"  # text → `ast.Module` per file (and the `use`d packs, transitively)
+    VOCABULARY = "vocabulary"  # dimensions, `extend dimension`, attributes
+    CHECK = "check"  # names resolved, rules and tests checked → `CheckedPolicy`
+    LOWER = "lower"  # checked rules → `CompiledRule` (prebuilt reasons, condition closures)
+    INDEX = "index"  # rules → per-dimension bitsets (`RuleIndex`)
+    REVISION = "revision"  # sha256 of the sources: the policy set's revision
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+@dataclass
+class Compilation:
+    """What the stages have built so far; each stage fills in its field.
+
+    Errors do not stop the stages before `lower` (so one run reports every problem); a
+    compilation with an error stops after `check`, and `compile_sources` raises it.
+    """
+
+    sources: list[SourceFile]
+    diagnostics: list[Diagnostic]
+    modules: list[ast.Module] = field(default_factory=list)
+    vocabulary: Vocabulary | None = None
+    checked: CheckedPolicy | None = None
+    rules: list[CompiledRule] | None = None
+    index: RuleIndex | None = None
+    revision: str | None = None
+    done: list[Stage] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+def _stage_parse(c: Compilation) -> None:
+    c.modules, c.sources = _parse_all(c.sources, c.diagnostics)
+
+
+def _stage_vocabulary(c: Compilation) -> None:
+    c.vocabulary = build_vocabulary(c.modules, c.diagnostics)
+
+
+def _stage_check(c: Compilation) -> None:
+    c.checked = check(c.modules, c.sources, c.diagnostics, vocabulary=c.vocabulary)
+
+
+def _stage_lower(c: Compilation) -> None:
+    assert c.checked is not None
+    c.rules = compile_rules(c.checked)
+
+
+def _stage_index(c: Compilation) -> None:
+    assert c.checked is not None
+    c.index = build_index(c.checked.rules, c.checked.vocabulary)
+
+
+def _stage_revision(c: Compilation) -> None:
+    c.revision = revision(c.sources)
+
+
+_RUN: dict[Stage, Callable[[Compilation], None]] = {
+    Stage.PARSE: _stage_parse,
+    Stage.VOCABULARY: _stage_vocabulary,
+    Stage.CHECK: _stage_check,
+    Stage.LOWER: _stage_lower,
+    Stage.INDEX: _stage_index,
+    Stage.REVISION: _stage_revision,
+}
+assert tuple(_RUN) == STAGES
+
+
+def run_stages(
+    sources: list[SourceFile], diags: list[Diagnostic] | None = None, *, stop_after: Stage = Stage.REVISION
+) -> Compilation:
+    """Run `STAGES` in order up to `stop_after` (tests look at one stage's output this way).
+
+    Stops early, after `check`, when any diagnostic so far is an error: nothing is compiled
+    from a policy set that does not check.
+    """
+    c = Compilation(list(sources), diags if diags is not None else [])
+    with _collector_paused():
+        for stage in STAGES:
+            if stage is Stage.LOWER and c.failed:
+                break
+            _RUN[stage](c)
+            c.done.append(stage)
+            if stage is stop_after:
+                break
+    return c
+
+
 def compile_sources(
     sources: list[SourceFile],
     diags: list[Diagnostic],
@@ -84,19 +196,16 @@ def compile_sources(
     detect: bool = False,
     detector: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> PolicySet:
-    with _collector_paused():
-        modules, sources = _parse_all(sources, diags)
-        text_by_path = {s.path: s.text for s in sources}
-        checked = check(modules, sources, diags)
-        if any(d.is_error for d in diags):
-            raise PolicyError(diags, text_by_path)
-        rules = compile_rules(checked)
-        index = build_index(checked.rules, checked.vocabulary)
+    """Every stage over the sources; `PolicyError` (with every diagnostic) if one has an error."""
+    c = run_stages(sources, diags)
+    if c.failed:
+        raise PolicyError(diags, {s.path: s.text for s in c.sources})
+    assert c.checked is not None and c.rules is not None and c.index is not None and c.revision is not None
     if detector is None and detect:
         from cxpolicy.signals import detect as run_detectors
 
         detector = run_detectors
-    ps = PolicySet(checked, rules, index, revision(sources), packs=packs, detector=detector)
+    ps = PolicySet(c.checked, c.rules, c.index, c.revision, packs=packs, detector=detector)
     ps.warnings = [d for d in diags if not d.is_error]
     return ps
 
@@ -159,9 +268,7 @@ def _add_pack(name: str, out: list[SourceFile], diags: list[Diagnostic], span: S
     if d is None:
         known = ", ".join(["core", *shipped_pack_names()])
         diags.append(
-            Diagnostic(
-                "CXP003",
-                Severity.ERROR,
+            codes.CXP003(
                 f"unknown pack `{name}`",
                 span or Span.unknown("<command line>"),
                 f"shipped packs: {known}",
@@ -181,9 +288,9 @@ def _expand(p: Path, diags: list[Diagnostic]) -> list[tuple[Path, str]]:
     if p.is_dir():
         files = sorted(f for f in p.rglob("*.cxp") if f.is_file())
         if not files:
-            diags.append(Diagnostic("CXP001", Severity.ERROR, f"no .cxp files under `{p}`", Span.unknown(str(p))))
+            diags.append(codes.CXP001(f"no .cxp files under `{p}`", Span.unknown(str(p))))
         return [(f, f.relative_to(p).as_posix()) for f in files]
-    diags.append(Diagnostic("CXP001", Severity.ERROR, f"no such file or directory: `{p}`", Span.unknown(str(p))))
+    diags.append(codes.CXP001(f"no such file or directory: `{p}`", Span.unknown(str(p))))
     return []
 
 
@@ -202,9 +309,7 @@ def _read(
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             diags.append(
-                Diagnostic(
-                    "CXP002",
-                    Severity.ERROR,
+                codes.CXP002(
                     f"file is {size} bytes; the limit is {MAX_FILE_BYTES}",
                     Span.unknown(display),
                 )
@@ -212,9 +317,9 @@ def _read(
             return None
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        diags.append(Diagnostic("CXP002", Severity.ERROR, f"file is not UTF-8: {exc.reason}", Span.unknown(display)))
+        diags.append(codes.CXP002(f"file is not UTF-8: {exc.reason}", Span.unknown(display)))
         return None
     except OSError as exc:
-        diags.append(Diagnostic("CXP002", Severity.ERROR, f"cannot read file: {exc.strerror}", Span.unknown(display)))
+        diags.append(codes.CXP002(f"cannot read file: {exc.strerror}", Span.unknown(display)))
         return None
     return SourceFile(display, text, shipped=shipped, pack=pack, key=key)

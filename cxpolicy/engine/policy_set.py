@@ -1,5 +1,7 @@
 """Engine: `PolicySet.decide(request)` — validate, index, run conditions, combine.
 
+Input: a request (any JSON value). Output: a `Decision`, never an exception.
+
 The hot path: no pydantic, no logging, no allocation it can avoid. A request is validated
 against the vocabulary (an invalid one escalates without evaluating any rule, LANGUAGE.md §5),
 the index gives the candidate rules in one AND per dimension, conditions run only on
@@ -12,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cxpolicy.cel import CelEvalError
 from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import (
     Decision,
@@ -26,67 +27,19 @@ from cxpolicy.engine.decision import (
     echoable,
     new_decision_id,
 )
+from cxpolicy.engine.evaluation import MISSING as _MISSING
+from cxpolicy.engine.evaluation import Seen, condition_verdict, constraint_holds, lookup, rule_verdict, with_defaults
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
-from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, Style
-from cxpolicy.lang.checker import CheckedConstraint, CheckedPolicy, CheckedTest
+from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, ErrorKind, Style
+from cxpolicy.lang.checker import CheckedPolicy, CheckedTest
 from cxpolicy.lang.source import Diagnostic, SourceFile
 from cxpolicy.lang.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_matches
 from cxpolicy.limits import MAX_SET_VALUES
 
 __all__ = ["PolicySet", "condition_verdict", "constraint_holds"]
 
-_MISSING: Any = object()
 assert len(EFFECT_BY_SEVERITY) == 4  # `_combine` keeps one list of reasons per severity
 Detector = Callable[[Mapping[str, Any]], Mapping[str, Any]]
-
-
-def condition_verdict(rule: CompiledRule, activation: Mapping[str, Any]) -> tuple[bool, str | None]:
-    """Whether a candidate rule's conditions let it match — the fail-safe of LANGUAGE.md §5.
-
-    All `when` must be true and every `unless` false. One false `when` (or true `unless`)
-    decides "no match" even when another condition errs (CEL's commutative `&&`). Otherwise an
-    error (or a non-bool result) makes a rule stricter than `allow` match and an `allow` rule
-    not match, so a broken condition can only make the decision more cautious.
-    """
-    error: str | None = None
-    for exprs, kind, wanted in ((rule.whens, "when", True), (rule.unlesses, "unless", False)):
-        for expr in exprs:
-            try:
-                v = expr(activation)
-            except CelEvalError as exc:
-                error = error or f"`{kind} {expr.text}`: {exc}"
-                continue
-            if v is wanted:
-                continue
-            if v is (not wanted):
-                return False, None
-            error = error or f"`{kind} {expr.text}` gave {_short(v)}, not a bool"
-    if error is not None:
-        return rule.severity > 0, error
-    return True, None
-
-
-def constraint_holds(c: CheckedConstraint, value: Any) -> bool:
-    """One constraint against the request's (validated) value, evaluated directly.
-
-    Used by traces and by the brute-force oracle in the tests; the index must agree with it.
-    """
-    if c.dimension.is_set:
-        present = set(value or ())
-        vals = set(c.values)
-        if c.op == "=":
-            return c.values[0] in present
-        if c.op == "!=":
-            return c.values[0] not in present
-        if c.op == "in":
-            return bool(present & vals)
-        return not (present & vals)  # not in
-    return value in c.allowed()
-
-
-def _short(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class PolicySet:
@@ -160,11 +113,11 @@ class PolicySet:
             return self._decide(request, explain, self.detector is not None if detect is None else detect)
         except Exception as exc:  # a bug in cxpolicy must not become an unsafe answer
             return self._failed(
-                (DecisionError("internal", f"internal error while deciding: {type(exc).__name__}: {exc}"),),
+                (DecisionError(ErrorKind.INTERNAL, f"internal error while deciding: {type(exc).__name__}: {exc}"),),
                 explain,
             )
 
-    def reject(self, message: str, *, kind: str = "request", explain: bool = False) -> Decision:
+    def reject(self, message: str, *, kind: ErrorKind = ErrorKind.REQUEST, explain: bool = False) -> Decision:
         """The decision for input that never became a request (bad JSON, too large): escalate."""
         return self._failed((DecisionError(kind, message),), explain)
 
@@ -173,7 +126,8 @@ class PolicySet:
         if type(request) is not dict and not isinstance(request, dict):
             kind = "null" if request is None else type(request).__name__
             kind = {"list": "array", "str": "string", "int": "number", "float": "number"}.get(kind, kind)
-            return self._failed((DecisionError("request", f"a request must be a JSON object, got {kind}"),), explain)
+            error = DecisionError(ErrorKind.REQUEST, f"a request must be a JSON object, got {kind}")
+            return self._failed((error,), explain)
         signals: Mapping[str, Any] | None = None
         extra_classes: Sequence[str] = ()
         if detect and self.detector is not None:
@@ -231,7 +185,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "request",
+                        ErrorKind.REQUEST,
                         f"`{d.path_text}` must be a list of {d.name} values; got {_json_kind(value)}",
                         field=d.path_text,
                     )
@@ -241,7 +195,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "limit",
+                        ErrorKind.LIMIT,
                         f"`{d.path_text}` lists {len(value)} values; the limit is {MAX_SET_VALUES}",
                         field=d.path_text,
                     )
@@ -289,7 +243,7 @@ class PolicySet:
                 errors = errors or []
                 errors.append(
                     DecisionError(
-                        "request",
+                        ErrorKind.REQUEST,
                         f"`{a.path_text}` must be {_article(a.type)}; got {_json_kind(v)}",
                         field=a.path_text,
                     )
@@ -297,7 +251,7 @@ class PolicySet:
         if errors:
             return self._failed(tuple(errors), explain)
         if need_defaults:  # only then can `_with_defaults` change anything
-            activation = _with_defaults(request, self._attr_defaults)
+            activation = with_defaults(request, self._attr_defaults)
 
         rules = self.rules
         residuals = part.residuals
@@ -319,7 +273,7 @@ class PolicySet:
                 ok, err = condition_verdict(r, activation)
                 if err is not None:
                     cond_errors = cond_errors or []
-                    cond_errors.append(DecisionError("condition", err, rule=r.id))
+                    cond_errors.append(DecisionError(ErrorKind.CONDITION, err, rule=r.id))
                 if not ok:
                     continue
             matched.append(r)
@@ -407,34 +361,16 @@ class PolicySet:
         matched_ids = {r.index for r in matched}
         # Set dimensions as the engine saw them: with the classes the detectors found.
         effective = {self.index.dimensions[slot].name: v for slot, v in set_values.items()}
+        looked_at = Seen(request, activation)
         out: list[TraceRule] = []
         for i in candidates:
             r = self.rules[i]
-            constraints = tuple(
-                TraceConstraint(
-                    c.text,
-                    _seen(c, request, effective),
-                    constraint_holds(c, _value_for(c, request, effective)),
-                )
-                for c in r.checked.constraints
-            )
-            conds: list[TraceCondition] = []
-            for cc in r.conditions:
-                v = cc.expression.evaluate(activation)
-                err = str(v) if isinstance(v, CelEvalError) else None
-                value = v if isinstance(v, bool) else None
-                if err is None and value is None:
-                    err = f"gave {_short(v)}, not a bool"
-                conds.append(
-                    TraceCondition(
-                        cc.kind,
-                        cc.text,
-                        cc.expression.render(activation),
-                        value,
-                        err,
-                        f"{cc.span.file}:{cc.span.line}:{cc.span.col}",
-                    )
-                )
+            verdict = rule_verdict(r, looked_at, set_values=effective)
+            constraints = tuple(TraceConstraint(c.constraint.text, c.seen, c.holds) for c in verdict.constraints)
+            conds = [
+                TraceCondition(c.condition.kind, c.condition.text, c.rendered, c.value, c.error, str(c.condition.span))
+                for c in verdict.conditions
+            ]
             ok = i in matched_ids
             note = _rule_note(r, ok, conds)
             out.append(TraceRule(r.id, r.effect, ok, constraints, tuple(conds), note, r.location))
@@ -459,7 +395,7 @@ _CERTAIN_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _getter(path: tuple[str, ...]) -> Getter:
-    """`_lookup` for one path, without the loop: most paths have one or two keys."""
+    """`lookup` for one path, without the loop: most paths have one or two keys."""
     if len(path) == 1:
         (k,) = path
 
@@ -477,7 +413,7 @@ def _getter(path: tuple[str, ...]) -> Getter:
             return sub.get(k1, _MISSING) if type(sub) is dict else _MISSING
 
         return get2
-    return lambda request: _lookup(request, path)
+    return lambda request: lookup(request, path)
 
 
 def _set_bits(m: int) -> list[int]:
@@ -526,71 +462,6 @@ def _combination(d: Decision, matched: list[CompiledRule], ps: PolicySet) -> str
     return f"{len(matched)} rule(s) matched with effects {', '.join(sev)}; most restrictive wins: `{d.effect.value}`"
 
 
-def _lookup(request: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    cur: Any = request
-    for k in path:
-        if type(cur) is not dict:
-            return _MISSING
-        cur = cur.get(k, _MISSING)
-        if cur is _MISSING:
-            return _MISSING
-    return cur
-
-
-def _value_for(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> Any:
-    if c.dimension.name in effective:
-        return effective[c.dimension.name]
-    v = _lookup(request, c.dimension.path)
-    if v is _MISSING:
-        return [] if c.dimension.is_set else c.dimension.default
-    return v
-
-
-def _seen(c: CheckedConstraint, request: Mapping[str, Any], effective: Mapping[str, list[str]]) -> str:
-    v = _value_for(c, request, effective)
-    if isinstance(v, list):
-        return f"{c.dimension.path_text} = [{', '.join(map(str, v))}]"
-    return f"{c.dimension.path_text} = {v}"
-
-
-def _with_defaults(request: dict[str, Any], attrs: Sequence[AttributeDef]) -> dict[str, Any]:
-    """The activation: the request with attribute defaults filled in, never mutating the caller's."""
-    root: dict[str, Any] | None = None
-    copied: set[int] = set()
-    for a in attrs:
-        if _lookup(request if root is None else root, a.path) is not _MISSING:
-            continue
-        if root is None:
-            root = dict(request)
-            copied.add(id(root))
-        cur = root
-        ok = True
-        for k in a.path[:-1]:
-            nxt = cur.get(k, _MISSING)
-            if nxt is _MISSING:
-                nxt = {}
-                copied.add(id(nxt))
-            elif type(nxt) is not dict:
-                ok = False
-                break
-            elif id(nxt) not in copied:
-                nxt = dict(nxt)
-                copied.add(id(nxt))
-            cur[k] = nxt
-            cur = nxt
-        if ok:
-            cur[a.path[-1]] = _fresh(a.default)
-    return root if root is not None else request
-
-
-def _fresh(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        import copy
-
-        return copy.deepcopy(v)
-    return v
-
-
 def _json_kind(v: Any) -> str:
     if v is None:
         return "null"
@@ -622,7 +493,7 @@ def _one_of(d: DimensionIndex) -> str:
 def _missing_error(d: DimensionIndex, value: Any) -> DecisionError:
     what = "is null" if value is None else "is missing"
     return DecisionError(
-        "request",
+        ErrorKind.REQUEST,
         f"`{d.path_text}` {what}: dimension `{d.name}` needs one of {_one_of(d)}",
         field=d.path_text,
     )
@@ -632,7 +503,7 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
     if type(value) is not str:
         what = f"an element of `{d.path_text}`" if in_set else f"`{d.path_text}`"
         return DecisionError(
-            "request",
+            ErrorKind.REQUEST,
             f"{what} must be a string naming a {d.name} value; got {_json_kind(value)}",
             field=d.path_text,
         )
@@ -640,7 +511,7 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
     tail = f"; did you mean `{hint}`?" if hint else f"; expected one of {_one_of(d)}"
     shown = f"`{value}`" if echoable(value) else f"a value of {len(value)} characters"
     return DecisionError(
-        "request",
+        ErrorKind.REQUEST,
         f"`{d.path_text}` has {shown}, which is not a value of dimension `{d.name}`{tail}",
         field=d.path_text,
     )

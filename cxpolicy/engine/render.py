@@ -1,8 +1,12 @@
-"""Decisions and traces as text for people (the CLI's `--format text`)."""
+"""Decisions and traces as text for people (the CLI's `--format text`).
+
+Input: a `Decision` (with its trace, if any). Output: the text `--format text` prints.
+"""
 
 from __future__ import annotations
 
 from cxpolicy.engine.decision import Decision, Trace
+from cxpolicy.kinds import ConditionKind
 
 __all__ = ["decision_text"]
 
@@ -50,7 +54,7 @@ def trace_text(t: Trace) -> str:
             out.append(f"      {_MARK[k.holds]} {k.text}   [{k.seen}]")
         for cond in c.conditions:
             shown = "error" if cond.error else str(cond.value).lower()
-            lets_match = None if cond.error else (cond.value if cond.kind == "when" else not cond.value)
+            lets_match = None if cond.error else (cond.value if cond.kind == ConditionKind.WHEN else not cond.value)
             out.append(f"      {_MARK[lets_match]} {cond.kind} {cond.text}")
             out.append(f"          → {cond.rendered} → {shown}" + (f" ({cond.error})" if cond.error else ""))
         out.append(f"      {c.note}")

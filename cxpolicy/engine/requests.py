@@ -1,4 +1,8 @@
+
 """Reading requests from the outside world (CLI files, stdin, HTTP bodies) safely.
+
+Input: bytes or text from a file, stdin or an HTTP body. Output: JSON values (`RequestLine`s),
+or `BadRequest` saying why not.
 
 JSON is parsed strictly: duplicate keys, NaN/Infinity (also as `1e999`), integers outside the
 64-bit range and lone UTF-16 surrogates (`"\\ud800"`) are rejected, because each lets two
@@ -19,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cxpolicy.kinds import ErrorKind
 from cxpolicy.limits import MAX_CONTAINER_ITEMS, MAX_DEPTH, MAX_REQUEST_BYTES
 
 __all__ = [
@@ -48,7 +53,7 @@ class BadRequest(ValueError):
     the decision's error kind, so a caller can tell an oversized input from a malformed one.
     """
 
-    def __init__(self, message: str, kind: str = "request") -> None:
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.REQUEST) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -95,16 +100,18 @@ def _check_shape(value: Any, max_depth: int, max_items: int, surrogates: bool) -
     while stack:
         v, d = stack.pop()
         if d > max_depth:
-            raise BadRequest(f"request nests deeper than {max_depth} levels", "limit")
+            raise BadRequest(f"request nests deeper than {max_depth} levels", ErrorKind.LIMIT)
         if isinstance(v, dict):
             if d > 1 and len(v) > max_items:
-                raise BadRequest(f"an object in the request has {len(v)} members; the limit is {max_items}", "limit")
+                message = f"an object in the request has {len(v)} members; the limit is {max_items}"
+                raise BadRequest(message, ErrorKind.LIMIT)
             if surrogates and any(_SURROGATE.search(k) for k in v):
                 raise _lone_surrogate()
             stack.extend((x, d + 1) for x in v.values())
         elif isinstance(v, list):
             if d > 1 and len(v) > max_items:
-                raise BadRequest(f"an array in the request has {len(v)} items; the limit is {max_items}", "limit")
+                raise BadRequest(f"an array in the request has {len(v)} items; the limit is {max_items}",
+                                 ErrorKind.LIMIT)
             stack.extend((x, d + 1) for x in v)
         elif surrogates and isinstance(v, str) and _SURROGATE.search(v):
             raise _lone_surrogate()
@@ -131,7 +138,7 @@ def parse_request(
         raw = data
         surrogates = _SURROGATE_ESCAPE.search(data) is not None
     if len(raw) > max_bytes:
-        raise BadRequest(f"request is {len(raw)} bytes; the limit is {max_bytes}", "limit")
+        raise BadRequest(f"request is {len(raw)} bytes; the limit is {max_bytes}", ErrorKind.LIMIT)
     try:
         value = json.loads(
             data,
@@ -143,7 +150,7 @@ def parse_request(
     except BadRequest:
         raise
     except RecursionError:
-        raise BadRequest(f"request nests deeper than {max_depth} levels", "limit") from None
+        raise BadRequest(f"request nests deeper than {max_depth} levels", ErrorKind.LIMIT) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"not valid JSON: {exc}") from None
     _check_shape(value, max_depth, max_items, surrogates)
@@ -155,7 +162,7 @@ class RequestLine:
     line: int
     value: Any
     error: str | None
-    kind: str = "request"  # the error's kind: `request`, or `limit` for a resource limit
+    kind: ErrorKind = ErrorKind.REQUEST  # `request`, or `limit` for a resource limit
 
 
 def _is_complete_json(line: str) -> bool:

@@ -1,5 +1,7 @@
 """The .cxp abstract syntax tree: frozen, slotted dataclasses, each carrying its Span.
 
+Input: what the parser builds. Output: the node types the vocabulary and check stages read.
+
 Equality ignores spans (`field(compare=False)`), so a formatter round trip can be checked by
 comparing trees: parse(fmt(x)) == parse(x).
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxpolicy.kinds import ConditionKind, DimensionKind, Op
 from cxpolicy.lang.source import Span
 
 __all__ = [
@@ -67,7 +70,7 @@ class Constraint:
     `=`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `not in`."""
 
     dimension: str
-    op: str
+    op: Op
     values: tuple[Value, ...]
     span: Span = _nospan()
     dim_span: Span = _nospan()
@@ -122,7 +125,7 @@ class CiteDecl:
 class Dimension:
     name: str
     path: str | None
-    kind: str  # "plain" | "ordered" | "set"
+    kind: DimensionKind
     values: tuple[Value, ...]
     default: Value | None = None
     span: Span = _nospan()
@@ -149,7 +152,7 @@ class Attribute:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    kind: str  # "when" | "unless"
+    kind: ConditionKind
     text: str  # the CEL text as written
     cel: str = field(default="", compare=False, repr=False)  # comments blanked, same length
     span: Span = _nospan()

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cxpolicy.cel import CelSyntaxError, Expression, compile_expression
-from cxpolicy.kinds import Effect, Style
-from cxpolicy.lang import ast
-from cxpolicy.lang.source import Diagnostic, Severity, SourceFile, Span
-from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, build_vocabulary, did_you_mean
+from cxpolicy.kinds import ConditionKind, Effect, Op, Style
+from cxpolicy.lang import ast, codes
+from cxpolicy.lang.source import Diagnostic, SourceFile, Span
+from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, build_vocabulary, suggest
 
 # Compiled expressions are immutable and thread-safe, and policies repeat condition texts (the
 # bench's 3,000 conditions have 30 distinct texts): compile each text once per process.
@@ -30,7 +30,7 @@ _ORDER_OPS = ("<", "<=", ">", ">=")
 @dataclass(frozen=True)
 class CheckedConstraint:
     dimension: DimensionDef
-    op: str  # = != < <= > >= in "not in"
+    op: Op
     values: tuple[str, ...]
     span: Span
     text: str
@@ -40,24 +40,24 @@ class CheckedConstraint:
         """For a plain/ordered dimension: the values this constraint accepts."""
         d = self.dimension
         vals = set(self.values)
-        if self.op in ("=", "in"):
+        if self.op in (Op.EQ, Op.IN):
             return frozenset(vals)
-        if self.op in ("!=", "not in"):
+        if self.op in (Op.NE, Op.NOT_IN):
             return frozenset(v for v in d.values if v not in vals)
         pos = d.position(self.values[0])
-        lo, hi = {"<": (0, pos), "<=": (0, pos + 1), ">": (pos + 1, len(d.values)), ">=": (pos, len(d.values))}[
+        lo, hi = {Op.LT: (0, pos), Op.LE: (0, pos + 1), Op.GT: (pos + 1, len(d.values)), Op.GE: (pos, len(d.values))}[
             self.op
         ]
         return frozenset(d.values[lo:hi])
 
     @property
     def positive(self) -> bool:
-        return self.op in ("=", "in")
+        return self.op in (Op.EQ, Op.IN)
 
 
 @dataclass(frozen=True)
 class CheckedCondition:
-    kind: str  # when | unless
+    kind: ConditionKind
     text: str
     expression: Expression
     span: Span
@@ -104,10 +104,20 @@ class CheckedPolicy:
     uses: list[str] = field(default_factory=list)
 
 
-def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: list[Diagnostic]) -> CheckedPolicy:
-    """Resolve and check the whole set; append every problem to `diags`."""
+def check(
+    modules: Sequence[ast.Module],
+    sources: Sequence[SourceFile],
+    diags: list[Diagnostic],
+    *,
+    vocabulary: Vocabulary | None = None,
+) -> CheckedPolicy:
+    """Resolve and check the whole set; append every problem to `diags`.
+
+    `vocabulary` is the vocabulary stage's output; without it, it is built here (and its
+    diagnostics appended) so `check` can be called on its own.
+    """
     shipped = {s.path: s.shipped for s in sources}
-    vocab = build_vocabulary(modules, diags)
+    vocab = vocabulary if vocabulary is not None else build_vocabulary(modules, diags)
     cites = _collect_cites(modules, diags)
     default, default_queue, default_span = _collect_default(modules, diags)
     rules: list[CheckedRule] = []
@@ -116,7 +126,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
     for m in modules:
         packages = [i for i in m.items if isinstance(i, ast.Package)]
         for extra in packages[1:]:
-            diags.append(Diagnostic("CXP303", Severity.ERROR, "a file declares its `package` once", extra.span))
+            diags.append(codes.CXP303("a file declares its `package` once", extra.span))
         package = packages[0].name if packages else None
         scope: list[CheckedConstraint] = []
         for item in m.items:
@@ -126,9 +136,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
             if isinstance(item, ast.Rule):
                 if package is None:
                     diags.append(
-                        Diagnostic(
-                            "CXP302",
-                            Severity.ERROR,
+                        codes.CXP302(
                             f"rule `{item.name}` is in a file without a `package`",
                             item.name_span,
                             "add `package your.team.area` at the top of the file; rule ids are `package.name`",
@@ -138,9 +146,7 @@ def check(modules: Sequence[ast.Module], sources: Sequence[SourceFile], diags: l
                 rid = f"{package}.{item.name}"
                 if rid in seen_ids:
                     diags.append(
-                        Diagnostic(
-                            "CXP301",
-                            Severity.ERROR,
+                        codes.CXP301(
                             f"duplicate rule id `{rid}` (first at {seen_ids[rid]})",
                             item.name_span,
                             "rule names must be unique within a package",
@@ -173,9 +179,7 @@ def _collect_cites(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> di
             if isinstance(item, ast.CiteDecl):
                 if item.name in cites and cites[item.name][0] != item.text:
                     diags.append(
-                        Diagnostic(
-                            "CXP313",
-                            Severity.ERROR,
+                        codes.CXP313(
                             f"cite `{item.name}` is declared twice with different texts "
                             f"(first at {cites[item.name][1]})",
                             item.span,
@@ -193,9 +197,7 @@ def _collect_default(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
             if isinstance(item, ast.DefaultDecl):
                 if found is not None:
                     diags.append(
-                        Diagnostic(
-                            "CXP304",
-                            Severity.ERROR,
+                        codes.CXP304(
                             f"a second `default` (the first is at {found.span}); a policy set has at most one",
                             item.span,
                         )
@@ -203,9 +205,7 @@ def _collect_default(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
                     continue
                 if item.effect.effect == "redact":
                     diags.append(
-                        Diagnostic(
-                            "CXP314",
-                            Severity.ERROR,
+                        codes.CXP314(
                             "`default redact` is not allowed: a default has no data classes to mask",
                             item.span,
                             "use `default allow`, `default require_otp` or `default escalate`",
@@ -225,25 +225,20 @@ def _constraints(
     for c in items:
         d = vocab.dimensions.get(c.dimension)
         if d is None:
-            hint = did_you_mean(c.dimension, vocab.dimensions)
             diags.append(
-                Diagnostic(
-                    "CXP201",
-                    Severity.ERROR,
+                codes.CXP201(
                     f"unknown dimension `{c.dimension}`",
                     c.dim_span,
-                    f"did you mean `{hint}`?"
-                    if hint
-                    else "declare it with `dimension NAME at PATH: {...}` or `use core`",
+                    suggest(
+                        c.dimension, vocab.dimensions, "declare it with `dimension NAME at PATH: {...}` or `use core`"
+                    ),
                 )
             )
             continue
         ok = True
         if c.op in _ORDER_OPS and not d.is_ordered:
             diags.append(
-                Diagnostic(
-                    "CXP203",
-                    Severity.ERROR,
+                codes.CXP203(
                     f"`{c.op}` needs an ordered dimension; `{d.name}` is {d.kind}",
                     c.span,
                     "declare it `ordered {...}`, or use `in [...]`",
@@ -251,18 +246,15 @@ def _constraints(
             )
             ok = False
         if c.op in ("in", "not in") and not c.values:
-            diags.append(Diagnostic("CXP220", Severity.ERROR, f"`{c.op} []` lists no values", c.span))
+            diags.append(codes.CXP220(f"`{c.op} []` lists no values", c.span))
             ok = False
         for v in c.values:
             if v.text not in d.values:
-                hint = did_you_mean(v.text, d.values)
                 diags.append(
-                    Diagnostic(
-                        "CXP202",
-                        Severity.ERROR,
+                    codes.CXP202(
                         f"`{v.text}` is not a value of dimension `{d.name}`",
                         v.span,
-                        f"did you mean `{hint}`?" if hint else f"known values: {_few(d.values)}",
+                        suggest(v.text, d.values, f"known values: {_few(d.values)}"),
                     )
                 )
                 ok = False
@@ -286,116 +278,28 @@ def _check_rule(
     diags: list[Diagnostic],
     order: int,
 ) -> CheckedRule | None:
-    rid = f"{package}.{item.name}"
-    before = len([d for d in diags if d.is_error])
-    constraints = scope + _constraints(item.matches, vocab, diags)
-    if not item.decides:
-        diags.append(
-            Diagnostic(
-                "CXP305",
-                Severity.ERROR,
-                f"rule `{item.name}` has no `decide` clause",
-                item.name_span,
-                'add e.g. `decide escalate to "queue"`',
-            )
-        )
-        return None
-    for extra in item.decides[1:]:
-        diags.append(Diagnostic("CXP306", Severity.ERROR, f"rule `{item.name}` has more than one `decide`", extra.span))
-    if len(item.because) > 1:
-        diags.append(Diagnostic("CXP311", Severity.ERROR, f"rule `{item.name}` has more than one `because`", item.span))
-    spec = item.decides[0]
-    effect = Effect(spec.effect)
-    style = Style.FULL
-    if spec.style is not None:
-        try:
-            style = Style(spec.style)
-        except ValueError:
-            hint = did_you_mean(spec.style, [s.value for s in Style])
-            diags.append(
-                Diagnostic(
-                    "CXP309",
-                    Severity.ERROR,
-                    f"unknown redaction style `{spec.style}`; expected `full`, `token` or `last4`",
-                    spec.style_span,
-                    f"did you mean `{hint}`?" if hint else None,
-                )
-            )
-    redact_classes: tuple[str, ...] | None = None
-    implicit: frozenset[str] = frozenset()
-    if effect is Effect.REDACT:
-        data_dim = vocab.data_dimension
-        if data_dim is None:
-            diags.append(
-                Diagnostic(
-                    "CXP310",
-                    Severity.ERROR,
-                    "`redact` needs a set dimension declared `at data_classes` to name data classes",
-                    spec.span,
-                    "`use core`, or declare `dimension data_class at data_classes: set {...}`",
-                )
-            )
-        elif spec.classes is not None:
-            if not spec.classes:
-                diags.append(Diagnostic("CXP307", Severity.ERROR, "`redact []` lists no classes", spec.span))
-            _check_data_classes(spec.classes, data_dim, diags)
-            redact_classes = tuple(dict.fromkeys(v.text for v in spec.classes))
-        else:
-            pos = [c for c in constraints if c.dimension is data_dim and c.positive]
-            if not pos:
-                diags.append(
-                    Diagnostic(
-                        "CXP307",
-                        Severity.ERROR,
-                        f"rule `{item.name}`: `redact` without a list needs a `{data_dim.name} = ...` "
-                        f"or `{data_dim.name} in [...]` constraint to say which classes",
-                        spec.span,
-                        "list the classes: `decide redact [card_pan] as last4`",
-                    )
-                )
-            implicit = frozenset(v for c in pos for v in c.values)
-    elif spec.classes is not None or spec.style is not None:  # pragma: no cover - grammar forbids
-        pass
-    rule_cites: list[tuple[str | None, str]] = []
-    for ref in item.cites:
-        if ref.name is not None:
-            found = cites.get(ref.name)
-            if found is None:
-                hint = did_you_mean(ref.name, cites)
-                diags.append(
-                    Diagnostic(
-                        "CXP312",
-                        Severity.ERROR,
-                        f"unknown cite `{ref.name}`",
-                        ref.span,
-                        f"did you mean `{hint}`?" if hint else f'declare it: `cite {ref.name} = "..."`',
-                    )
-                )
-                continue
-            rule_cites.append((ref.name, found[0]))
-        else:
-            rule_cites.append((None, ref.text or ""))
-    conditions: list[CheckedCondition] = []
-    for cond in item.conditions:
-        try:
-            expr = _compile_cel(cond.cel or cond.text)
-        except CelSyntaxError as exc:
-            line = cond.span.line + max(0, exc.line - 1)
-            col = (cond.span.col + exc.col - 1) if exc.line <= 1 else exc.col
-            diags.append(
-                Diagnostic(
-                    "CXP401",
-                    Severity.ERROR,
-                    f"`{cond.kind}` condition is not valid CEL: {exc.message}",
-                    Span(cond.span.file, line, max(1, col), line, max(1, col) + 1),
-                )
-            )
-            continue
-        conditions.append(CheckedCondition(cond.kind, cond.text, expr, cond.span))
-    if len([d for d in diags if d.is_error]) > before:
+    """One rule, checked clause by clause; None if any clause has an error.
+
+    Each clause's check reports into the rule's own `problems`, so whether the rule failed is
+    read from what this rule produced, not from a count of a list the whole set shares.
+    """
+    problems: list[Diagnostic] = []
+    try:
+        constraints = scope + _constraints(item.matches, vocab, problems)
+        spec = _decide_clause(item, problems)
+        if spec is None:
+            return None
+        effect = Effect(spec.effect)
+        style = _style(spec, problems)
+        redact_classes, implicit = _redact_classes(item, spec, effect, constraints, vocab, problems)
+        rule_cites = _rule_cites(item, cites, problems)
+        conditions = _conditions(item, problems)
+    finally:
+        diags.extend(problems)
+    if any(d.is_error for d in problems):
         return None
     return CheckedRule(
-        id=rid,
+        id=f"{package}.{item.name}",
         name=item.name,
         package=package,
         file=file,
@@ -414,12 +318,127 @@ def _check_rule(
     )
 
 
+def _decide_clause(item: ast.Rule, problems: list[Diagnostic]) -> ast.EffectSpec | None:
+    """The rule's one `decide` (CXP305 without, CXP306 for each extra), and one `because` (CXP311)."""
+    if not item.decides:
+        problems.append(
+            codes.CXP305(
+                f"rule `{item.name}` has no `decide` clause",
+                item.name_span,
+                'add e.g. `decide escalate to "queue"`',
+            )
+        )
+        return None
+    for extra in item.decides[1:]:
+        problems.append(codes.CXP306(f"rule `{item.name}` has more than one `decide`", extra.span))
+    if len(item.because) > 1:
+        problems.append(codes.CXP311(f"rule `{item.name}` has more than one `because`", item.span))
+    return item.decides[0]
+
+
+def _style(spec: ast.EffectSpec, problems: list[Diagnostic]) -> Style:
+    """The masking style (`full` unless written); CXP309 for an unknown one."""
+    if spec.style is None:
+        return Style.FULL
+    try:
+        return Style(spec.style)
+    except ValueError:
+        problems.append(
+            codes.CXP309(
+                f"unknown redaction style `{spec.style}`; expected `full`, `token` or `last4`",
+                spec.style_span,
+                suggest(spec.style, [s.value for s in Style]),
+            )
+        )
+        return Style.FULL
+
+
+def _redact_classes(
+    item: ast.Rule,
+    spec: ast.EffectSpec,
+    effect: Effect,
+    constraints: Sequence[CheckedConstraint],
+    vocab: Vocabulary,
+    problems: list[Diagnostic],
+) -> tuple[tuple[str, ...] | None, frozenset[str]]:
+    """A `redact` rule's classes: (the list, or None when implicit; the implicit classes)."""
+    if effect is not Effect.REDACT:
+        return None, frozenset()
+    data_dim = vocab.data_dimension
+    if data_dim is None:
+        problems.append(
+            codes.CXP310(
+                "`redact` needs a set dimension declared `at data_classes` to name data classes",
+                spec.span,
+                "`use core`, or declare `dimension data_class at data_classes: set {...}`",
+            )
+        )
+        return None, frozenset()
+    if spec.classes is not None:
+        if not spec.classes:
+            problems.append(codes.CXP307("`redact []` lists no classes", spec.span))
+        _check_data_classes(spec.classes, data_dim, problems)
+        return tuple(dict.fromkeys(v.text for v in spec.classes)), frozenset()
+    pos = [c for c in constraints if c.dimension is data_dim and c.positive]
+    if not pos:
+        problems.append(
+            codes.CXP307(
+                f"rule `{item.name}`: `redact` without a list needs a `{data_dim.name} = ...` "
+                f"or `{data_dim.name} in [...]` constraint to say which classes",
+                spec.span,
+                "list the classes: `decide redact [card_pan] as last4`",
+            )
+        )
+    return None, frozenset(v for c in pos for v in c.values)
+
+
+def _rule_cites(
+    item: ast.Rule, cites: dict[str, tuple[str, Span]], problems: list[Diagnostic]
+) -> list[tuple[str | None, str]]:
+    """The rule's cites as (declared name or None, text); CXP312 for an undeclared name."""
+    out: list[tuple[str | None, str]] = []
+    for ref in item.cites:
+        if ref.name is None:
+            out.append((None, ref.text or ""))
+            continue
+        found = cites.get(ref.name)
+        if found is None:
+            problems.append(
+                codes.CXP312(
+                    f"unknown cite `{ref.name}`",
+                    ref.span,
+                    suggest(ref.name, cites, f'declare it: `cite {ref.name} = "..."`'),
+                )
+            )
+            continue
+        out.append((ref.name, found[0]))
+    return out
+
+
+def _conditions(item: ast.Rule, problems: list[Diagnostic]) -> list[CheckedCondition]:
+    """Every `when`/`unless` compiled; CXP401, positioned inside the expression, if not CEL."""
+    out: list[CheckedCondition] = []
+    for cond in item.conditions:
+        try:
+            expr = _compile_cel(cond.cel or cond.text)
+        except CelSyntaxError as exc:
+            line = cond.span.line + max(0, exc.line - 1)
+            col = (cond.span.col + exc.col - 1) if exc.line <= 1 else exc.col
+            problems.append(
+                codes.CXP401(
+                    f"`{cond.kind}` condition is not valid CEL: {exc.message}",
+                    Span(cond.span.file, line, max(1, col), line, max(1, col) + 1),
+                )
+            )
+            continue
+        out.append(CheckedCondition(cond.kind, cond.text, expr, cond.span))
+    return out
+
+
 def _check_test(block: ast.TestBlock, vocab: Vocabulary, diags: list[Diagnostic]) -> None:
     if len(block.requests) != 1:
         diags.append(
-            Diagnostic(
-                "CXP502",
-                Severity.ERROR,
+            codes.CXP502(
                 f'test "{block.name}" needs exactly one `request {{...}}`',
                 block.span,
             )
@@ -427,9 +446,7 @@ def _check_test(block: ast.TestBlock, vocab: Vocabulary, diags: list[Diagnostic]
     effects = [e for e in block.expects if e.kind == "effect"]
     if len(effects) != 1:
         diags.append(
-            Diagnostic(
-                "CXP503",
-                Severity.ERROR,
+            codes.CXP503(
                 f'test "{block.name}" needs exactly one `expect EFFECT` (allow, redact, require_otp, escalate)',
                 block.span,
             )
@@ -444,13 +461,10 @@ def _check_data_classes(values: Sequence[ast.Value], data_dim: DimensionDef, dia
     """CXP308 for each named class the data-class dimension does not declare (redact lists, tests)."""
     for v in values:
         if v.text not in data_dim.values:
-            hint = did_you_mean(v.text, data_dim.values)
             diags.append(
-                Diagnostic(
-                    "CXP308",
-                    Severity.ERROR,
+                codes.CXP308(
                     f"`{v.text}` is not a data class (dimension `{data_dim.name}`)",
                     v.span,
-                    f"did you mean `{hint}`?" if hint else None,
+                    suggest(v.text, data_dim.values),
                 )
             )

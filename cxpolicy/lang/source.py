@@ -1,5 +1,7 @@
 """Source positions and diagnostics: every compile error and lint finding is a `Diagnostic`.
 
+Input: file names, texts and positions. Output: `Span`, `Diagnostic`, `PolicyError` and their caret rendering.
+
 Diagnostics are collected, never raised one at a time: the checker gathers every problem, the
 caller sorts them by position and prints them as `file:line:col: CXPnnn severity: message`
 with the source line and a caret under the offending text (OPA's and Cedar's error style:
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from cxpolicy.kinds import Severity
 
 __all__ = ["Diagnostic", "PolicyError", "Severity", "SourceFile", "Span", "render_diagnostics"]
 
@@ -33,16 +37,10 @@ class Span:
         return Span(file, 1, 1, 1, 1)
 
 
-class Severity:
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
-    severity: str
+    severity: Severity
     message: str
     span: Span
     hint: str | None = None

@@ -13,9 +13,11 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from cxpolicy.lang import ast
+from cxpolicy.kinds import ConditionKind, DimensionKind, Op
+from cxpolicy.lang import ast, codes
 from cxpolicy.lang.prepass import PrePass, prepass
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.lang.source import Diagnostic, Span
+from cxpolicy.lang.vocabulary import suggest
 from cxpolicy.resources import grammar_text
 
 __all__ = ["ParseResult", "parse"]
@@ -27,20 +29,31 @@ def _parser() -> Lark:
 
 
 class ParseResult:
-    __slots__ = ("comments", "diagnostics", "module", "pre")
+    """The parse stage's output for one file: the AST (None if it does not parse), the
+    diagnostics, the pre-pass (conditions and comments) and the concrete parse tree, which
+    the formatter prints from (it keeps what the AST merges: clause order, comments' places)."""
 
-    def __init__(self, module: ast.Module | None, diagnostics: list[Diagnostic], pre: PrePass):
+    __slots__ = ("comments", "diagnostics", "module", "pre", "tree")
+
+    def __init__(
+        self,
+        module: ast.Module | None,
+        diagnostics: list[Diagnostic],
+        pre: PrePass,
+        tree: Tree[Token] | None = None,
+    ):
         self.module = module
         self.diagnostics = diagnostics
         self.pre = pre
         self.comments = pre.comments
+        self.tree = tree
 
 
 def parse(text: str, file: str) -> ParseResult:
     """Parse one file. Never raises on bad input: problems come back as diagnostics."""
     pre = prepass(text)
     diags = [
-        Diagnostic("CXP102", Severity.ERROR, msg, Span(file, line, col, line, col + 1))
+        codes.CXP102(msg, Span(file, line, col, line, col + 1))
         for line, col, msg in pre.problems
     ]
     try:
@@ -57,9 +70,7 @@ def parse(text: str, file: str) -> ParseResult:
         t = exc.tok
         line, col = t.line or 1, t.column or 1
         diags.append(
-            Diagnostic(
-                "CXP103",
-                Severity.ERROR,
+            codes.CXP103(
                 f"invalid string literal: {exc.reason.lower()}",
                 Span(file, line, col, t.end_line or line, t.end_column or col + 1),
                 'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
@@ -67,7 +78,7 @@ def parse(text: str, file: str) -> ParseResult:
         )
         return ParseResult(None, diags, pre)
     assert isinstance(module, ast.Module)
-    return ParseResult(module, diags, pre)
+    return ParseResult(module, diags, pre, tree)
 
 
 # ---------------------------------------------------------------------------------- errors
@@ -118,7 +129,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
         msg = f"unexpected character {shown}"
         if ch == "'":
             hint = 'strings in .cxp are written in double quotes: "like this"'
-        return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
+        return codes.CXP101(msg, span, hint)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         accepts = getattr(exc, "accepts", None) or exc.expected
@@ -133,32 +144,25 @@ def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnos
             k_line, k_col, k_word = keyword
             msg = f"`{k_word}` starts a clause, but the clause before it is incomplete"
             hint = "finish the previous clause (a missing value or `]`?)"
-            return Diagnostic(
-                "CXP101", Severity.ERROR, msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint
+            return codes.CXP101(
+                msg, Span(file, k_line, k_col, k_line, k_col + len(k_word)), hint
             )
         if prev_type in ("WHEN", "UNLESS") and "a condition" in expected:
             msg = f"missing condition after `{prev.value}`"  # type: ignore[union-attr]
             hint = "write the CEL expression on the same line, e.g. `when context.otp_verified`"
-        elif tok.type == "IDENT" and tok.value in _KEYWORD_LIKE:
-            msg = f"unexpected {found}; expected {_join(expected)}"
         else:
             msg = f"unexpected {found}; expected {_join(expected)}"
         words = [e.strip("`") for e in expected if e.startswith("`") and e.strip("`").isidentifier()]
         if tok.type == "IDENT" and hint is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(tok.value), words, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean `{close[0]}`?"
+            hint = suggest(str(tok.value), words)
         if "`decide`" in expected and tok.type == "RBRACE":
             hint = "every rule needs a `decide` clause"
-        return Diagnostic("CXP101", Severity.ERROR, msg, span, hint)
+        return codes.CXP101(msg, span, hint)
     if isinstance(exc, UnexpectedEOF):
-        return Diagnostic("CXP101", Severity.ERROR, "unexpected end of file", span)
-    return Diagnostic("CXP101", Severity.ERROR, str(exc).splitlines()[0], span)
+        return codes.CXP101("unexpected end of file", span)
+    return codes.CXP101(str(exc).splitlines()[0], span)
 
 
-_KEYWORD_LIKE: frozenset[str] = frozenset()
 _CLAUSE_WORDS = frozenset({"match", "decide", "because", "cite", "rule", "test", "expect", "request"})
 
 
@@ -263,7 +267,7 @@ class _Builder:
         return ast.Dimension(
             str(name),
             str(path) if path is not None else None,
-            str(kind) if kind is not None else "plain",
+            DimensionKind(str(kind)) if kind is not None else DimensionKind.PLAIN,
             tuple(values or ()),
             default,
             self._span(meta),
@@ -316,19 +320,19 @@ class _Builder:
     def match(self, meta: Any, ch: list[ast.Constraint]) -> _Match:
         return _Match(tuple(ch))
 
-    def _cond(self, kind: str, tok: Token) -> ast.Condition:
+    def _cond(self, kind: ConditionKind, tok: Token) -> ast.Condition:
         start = tok.start_pos or 0
         ct = self.pre.conds.get(start)
         if ct is None:  # cannot happen: every COND token comes from the pre-pass
-            raise _BuildError(Diagnostic("CXP199", Severity.ERROR, "internal: lost condition text", self._tspan(tok)))
+            raise _BuildError(codes.CXP199("internal: lost condition text", self._tspan(tok)))
         span = Span(self.file, ct.line, ct.col, ct.end_line, ct.end_col)
         return ast.Condition(kind, ct.raw, ct.cel, span)
 
     def when(self, meta: Any, ch: list[Token]) -> ast.Condition:
-        return self._cond("when", ch[0])
+        return self._cond(ConditionKind.WHEN, ch[0])
 
     def unless(self, meta: Any, ch: list[Token]) -> ast.Condition:
-        return self._cond("unless", ch[0])
+        return self._cond(ConditionKind.UNLESS, ch[0])
 
     def decide(self, meta: Any, ch: list[ast.EffectSpec]) -> _Decide:
         return _Decide(ch[0])
@@ -346,7 +350,7 @@ class _Builder:
         return ast.CiteRef(None, _unquote(ch[0]), self._span(meta))
 
     def _constraint(self, meta: Any, dim: Token, op: str, values: list[ast.Value] | None) -> ast.Constraint:
-        return ast.Constraint(str(dim), op, tuple(values or ()), self._span(meta), self._tspan(dim))
+        return ast.Constraint(str(dim), Op(op), tuple(values or ()), self._span(meta), self._tspan(dim))
 
     def cmp_constraint(self, meta: Any, ch: list[Any]) -> ast.Constraint:
         return self._constraint(meta, ch[0], str(ch[1]), [ch[2]])

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxpolicy.lang import ast
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.kinds import DimensionKind
+from cxpolicy.lang import ast, codes
+from cxpolicy.lang.source import Diagnostic, Span
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -53,6 +54,12 @@ def type_matches(type_name: str, value: Any) -> bool:
     return False
 
 
+def suggest(word: str, choices: Iterable[str], otherwise: str | None = None) -> str | None:
+    """The did-you-mean hint for an unknown name (`did you mean `x`?`), else `otherwise`."""
+    close = did_you_mean(word, choices)
+    return f"did you mean `{close}`?" if close else otherwise
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     pool = list(choices)
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
@@ -64,15 +71,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return close[0]
 
 
-@dataclass
-class DimensionDef:
-    name: str
+class DimensionShape:
+    """What a dimension's declaration and its index (engine/index.py) share: the dotted path
+    and the kind tests, written once."""
+
+    __slots__ = ()
     path: tuple[str, ...]
-    kind: str  # plain | ordered | set
-    values: list[str]
-    default: str | None
-    span: Span
-    extensions: list[Span] = field(default_factory=list)
+    kind: DimensionKind
 
     @property
     def path_text(self) -> str:
@@ -80,11 +85,22 @@ class DimensionDef:
 
     @property
     def is_set(self) -> bool:
-        return self.kind == "set"
+        return self.kind == DimensionKind.SET
 
     @property
     def is_ordered(self) -> bool:
-        return self.kind == "ordered"
+        return self.kind == DimensionKind.ORDERED
+
+
+@dataclass
+class DimensionDef(DimensionShape):
+    name: str
+    path: tuple[str, ...]
+    kind: DimensionKind
+    values: list[str]
+    default: str | None
+    span: Span
+    extensions: list[Span] = field(default_factory=list)
 
     def position(self, value: str) -> int:
         return self.values.index(value)
@@ -132,14 +148,11 @@ def build_vocabulary(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
     for ext in extends:
         d = dims.get(ext.name)
         if d is None:
-            hint = did_you_mean(ext.name, dims)
             diags.append(
-                Diagnostic(
-                    "CXP205",
-                    Severity.ERROR,
+                codes.CXP205(
                     f"`extend dimension {ext.name}`: no dimension `{ext.name}` is declared",
                     ext.name_span,
-                    f"did you mean `{hint}`?" if hint else "declare it with `dimension NAME at PATH: {...}`",
+                    suggest(ext.name, dims, "declare it with `dimension NAME at PATH: {...}`"),
                 )
             )
             continue
@@ -147,9 +160,7 @@ def build_vocabulary(modules: Sequence[ast.Module], diags: list[Diagnostic]) -> 
         for v in ext.values:
             if v.text in d.values:
                 diags.append(
-                    Diagnostic(
-                        "CXP206",
-                        Severity.WARNING,
+                    codes.CXP206(
                         f"value `{v.text}` is already in dimension `{d.name}`",
                         v.span,
                     )
@@ -164,9 +175,7 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     if item.name in dims:
         first = dims[item.name].span
         diags.append(
-            Diagnostic(
-                "CXP204",
-                Severity.ERROR,
+            codes.CXP204(
                 f"dimension `{item.name}` is declared twice (first at {first})",
                 item.name_span,
                 "use `extend dimension` to add values to an existing dimension",
@@ -177,18 +186,16 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
     for v in item.values:
         if v.text in values:
             diags.append(
-                Diagnostic("CXP206", Severity.WARNING, f"value `{v.text}` is listed twice in `{item.name}`", v.span)
+                codes.CXP206(f"value `{v.text}` is listed twice in `{item.name}`", v.span)
             )
             continue
         values.append(v.text)
     path = tuple((item.path or item.name).split("."))
     default = item.default.text if item.default is not None else None
     dims[item.name] = DimensionDef(item.name, path, item.kind, values, default, item.span)
-    if default is not None and item.kind == "set":
+    if default is not None and item.kind == DimensionKind.SET:
         diags.append(
-            Diagnostic(
-                "CXP207",
-                Severity.ERROR,
+            codes.CXP207(
                 f"set dimension `{item.name}` cannot have a default (an absent set is empty)",
                 item.default.span if item.default else item.span,
             )
@@ -198,36 +205,28 @@ def _declare_dimension(item: ast.Dimension, dims: dict[str, DimensionDef], diags
 def _check_dimension_defaults(dims: Mapping[str, DimensionDef], diags: list[Diagnostic]) -> None:
     for d in dims.values():
         if d.default is not None and not d.is_set and d.default not in d.values:
-            hint = did_you_mean(d.default, d.values)
             diags.append(
-                Diagnostic(
-                    "CXP207",
-                    Severity.ERROR,
+                codes.CXP207(
                     f"default `{d.default}` of dimension `{d.name}` is not one of its values",
                     d.span,
-                    f"did you mean `{hint}`?" if hint else None,
+                    suggest(d.default, d.values),
                 )
             )
 
 
 def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diags: list[Diagnostic]) -> None:
     if item.type not in ATTRIBUTE_TYPES:
-        hint = did_you_mean(item.type, ATTRIBUTE_TYPES)
         diags.append(
-            Diagnostic(
-                "CXP210",
-                Severity.ERROR,
+            codes.CXP210(
                 f"unknown attribute type `{item.type}`; expected one of {', '.join(ATTRIBUTE_TYPES)}",
                 item.type_span,
-                f"did you mean `{hint}`?" if hint else None,
+                suggest(item.type, ATTRIBUTE_TYPES),
             )
         )
         return
     if item.has_default and not type_matches(item.type, item.default):
         diags.append(
-            Diagnostic(
-                "CXP211",
-                Severity.ERROR,
+            codes.CXP211(
                 f"default of `{item.path}` does not have type `{item.type}`: got {_json(item.default)}",
                 item.span,
             )
@@ -237,9 +236,7 @@ def _declare_attribute(item: ast.Attribute, attrs: dict[str, AttributeDef], diag
     if prev is not None:
         if prev.type != item.type or prev.default != item.default or prev.has_default != item.has_default:
             diags.append(
-                Diagnostic(
-                    "CXP212",
-                    Severity.ERROR,
+                codes.CXP212(
                     f"attribute `{item.path}` is declared again differently (first at {prev.span})",
                     item.span,
                     "declare an attribute once, or identically",

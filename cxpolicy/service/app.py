@@ -100,7 +100,8 @@ def _error(
     return _json(body, status, headers)
 
 
-def _flag(value: str | None) -> bool:
+def flag(value: str | None) -> bool:
+    """A yes/no setting from a query parameter or an environment variable: 1, true, yes, on."""
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -140,7 +141,7 @@ class _Service:
     async def decide(self, request: Request) -> Response:
         # Normally answered by _DecideFastPath before routing; kept as the routed version.
         body = await _read_body(request, self.max_body)
-        data = await self.decide_bytes(body, _flag(request.query_params.get("explain")))
+        data = await self.decide_bytes(body, flag(request.query_params.get("explain")))
         return Response(data, media_type=_JSON)
 
     async def decide_bytes(self, body: bytes, explain: bool) -> bytes:
@@ -156,7 +157,7 @@ class _Service:
         return orjson.dumps(decision.to_dict())
 
     async def decide_batch(self, request: Request) -> Response:
-        explain = _flag(request.query_params.get("explain"))
+        explain = flag(request.query_params.get("explain"))
         body = await _read_body(request, self.max_batch_body)
         value = _parse(body, self.max_batch_body, MAX_DEPTH + 1)
         if not isinstance(value, list):
@@ -313,7 +314,7 @@ class _Service:
             allowed = ", ".join(ESCALATION_STATES)
             raise ApiError(400, "invalid_state", f"state must be one of {allowed}")
         queue = q.get("queue") or None
-        overdue = _flag(q.get("overdue"))
+        overdue = flag(q.get("overdue"))
         try:
             limit = int(q.get("limit") or 1000)
         except ValueError:
@@ -445,7 +446,7 @@ class _DecideFastPath:
         try:
             body = await _receive_body(scope, receive, svc.max_body)
             query = scope.get("query_string", b"")
-            explain = bool(query) and _flag(dict(parse_qsl(query.decode("latin-1"))).get("explain"))
+            explain = bool(query) and flag(dict(parse_qsl(query.decode("latin-1"))).get("explain"))
             status, data = 200, await svc.decide_bytes(body, explain)
         except ApiError as exc:
             status = exc.status

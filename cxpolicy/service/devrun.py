@@ -1,5 +1,7 @@
 """`make run`: the decision service on the example rulesets, ready to try with one curl.
 
+Input: nothing (the example rulesets). Output: a running service and a curl command to try.
+
     python -m cxpolicy.service.devrun [--host 127.0.0.1] [--port 8181] [--audit URL]
 
 Serves every subdirectory of `rulesets/` that holds `.cxp` files as one policy set, with

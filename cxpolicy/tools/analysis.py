@@ -37,68 +37,56 @@ Limits: requests are assumed to carry every dimension; logically related conditi
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from cxpolicy.engine.compiler import CompiledRule
-from cxpolicy.engine.policy_set import PolicySet, condition_verdict
-from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, Style
+from cxpolicy.engine.evaluation import activation, condition_verdict
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import EFFECT_BY_SEVERITY, DimensionKind, Effect, Op, Style
 from cxpolicy.lang.checker import CheckedConstraint
-from cxpolicy.lang.vocabulary import DimensionDef
 
 __all__ = [
     "DECISION",
     "ERROR",
     "FALSE",
     "TRUE",
+    "Aspect",
     "Axis",
     "Cell",
     "Cells",
+    "DecisionAspect",
     "Region",
     "SideRule",
     "Space",
     "Verdict",
-    "activation",
+    "aspect_name",
     "assignment_for",
-    "dimension_value",
     "partition",
 ]
 
-DECISION = "decision"  # the aspect of effect, queues and validity; any other aspect is a data class
+class DecisionAspect(Enum):
+    """The aspect of effect, escalation queues and validity. A member of its own type, not a
+    string, so it can never collide with a data class (a vocabulary may name one `decision`)."""
+
+    DECISION = "decision"
+
+
+DECISION: Final = DecisionAspect.DECISION
+Aspect = DecisionAspect | str  # `DECISION`, or the name of a data class (its masking)
+
+
+def aspect_name(aspect: Aspect) -> str:
+    """How reports print an aspect: `decision`, or the data class."""
+    return aspect.value if isinstance(aspect, DecisionAspect) else aspect
+
+
 MAX_ASSIGNMENTS = 1024
 _F, _T, _U = 0, 1, 2
 FALSE, TRUE, ERROR = 0, 1, 2  # the states of a condition variable
-
-
-# ------------------------------------------------------------------------- request helpers
-def dimension_value(request: Mapping[str, Any], dim: DimensionDef) -> Any:
-    """The value a (valid) request holds for a dimension, defaults applied as the engine does."""
-    cur: Any = request
-    for k in dim.path:
-        if not isinstance(cur, dict) or k not in cur:
-            return [] if dim.is_set else dim.default
-        cur = cur[k]
-    return cur
-
-
-def activation(policy: PolicySet, request: Mapping[str, Any]) -> dict[str, Any]:
-    """The request with attribute defaults filled in — what conditions see (a deep copy)."""
-    out: dict[str, Any] = copy.deepcopy(dict(request))
-    for a in policy.vocabulary.attributes.values():
-        if not a.has_default:
-            continue
-        cur = out
-        for k in a.path[:-1]:
-            nxt = cur.setdefault(k, {})
-            if not isinstance(nxt, dict):
-                break
-            cur = nxt
-        else:
-            cur.setdefault(a.path[-1], copy.deepcopy(a.default))
-    return out
 
 
 # ------------------------------------------------------------------------------- outcomes
@@ -107,7 +95,7 @@ class Verdict:
     """The value of one aspect: for `decision` the effect, queues and validity; for a data
     class the style it is masked with (None: not masked)."""
 
-    aspect: str
+    aspect: Aspect
     effect: Effect | None = None
     queues: frozenset[str] = frozenset()
     invalid: bool = False
@@ -115,7 +103,7 @@ class Verdict:
     default: bool = field(default=False, compare=False)
 
     def text(self) -> str:
-        if self.aspect != DECISION:
+        if self.aspect is not DECISION:
             return self.style.value if self.style is not None else "not masked"
         out = self.effect.value if self.effect is not None else "?"
         if self.queues:
@@ -124,7 +112,7 @@ class Verdict:
 
     def looser_than(self, other: Verdict) -> bool:
         """Less strict: a lower effect, or the class masked less (or no longer masked)."""
-        if self.aspect == DECISION:
+        if self.aspect is DECISION:
             mine, theirs = self.effect or Effect.ESCALATE, other.effect or Effect.ESCALATE
             return mine.severity < theirs.severity
         if other.style is None:
@@ -132,7 +120,7 @@ class Verdict:
         return self.style is None or self.style.strictness < other.style.strictness
 
     def to_dict(self) -> dict[str, Any]:
-        if self.aspect != DECISION:
+        if self.aspect is not DECISION:
             return {"masked": self.style.value if self.style is not None else None}
         effect = self.effect.value if self.effect is not None else None
         return {"effect": effect, "escalate_to": sorted(self.queues), "invalid": self.invalid}
@@ -145,13 +133,13 @@ class Axis:
 
     name: str
     path: tuple[str, ...]
-    kind: str
+    kind: DimensionKind
     values: tuple[str, ...]
     valid: tuple[frozenset[str], frozenset[str]]  # per revision; every value if it lacks the axis
 
     @property
     def is_set(self) -> bool:
-        return self.kind == "set"
+        return self.kind == DimensionKind.SET
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +213,9 @@ class Space:
             self.index[p.vocabulary.data_dimension.name] if p.vocabulary.data_dimension else None
             for p in self.policies
         )
-        self._rules: dict[str, tuple[list[SideRule], list[SideRule]]] = {}
+        self._rules: dict[Aspect, tuple[list[SideRule], list[SideRule]]] = {}
 
-    def aspects(self) -> list[str]:
+    def aspects(self) -> list[Aspect]:
         """`decision`, then every data class some `redact` rule of either revision can mask."""
         classes: set[str] = set()
         for p in self.policies:
@@ -238,13 +226,13 @@ class Space:
         order = {v: i for i, v in enumerate(self.axes[k].values)} if k is not None else {}
         return [DECISION, *sorted(classes, key=lambda c: (order.get(c, len(order)), c))]
 
-    def rules(self, aspect: str) -> tuple[list[SideRule], list[SideRule]]:
+    def rules(self, aspect: Aspect) -> tuple[list[SideRule], list[SideRule]]:
         """Each revision's rules that can affect the aspect, with their meaning for it."""
         if aspect not in self._rules:
             self._rules[aspect] = (self._side_rules(0, aspect), self._side_rules(1, aspect))
         return self._rules[aspect]
 
-    def _side_rules(self, side: int, aspect: str) -> list[SideRule]:
+    def _side_rules(self, side: int, aspect: Aspect) -> list[SideRule]:
         policy = self.policies[side]
         common = [a.valid[0] & a.valid[1] for a in self.axes]
         attrs = policy.vocabulary.attributes
@@ -255,7 +243,7 @@ class Space:
                 (self.index[c.dimension.name], c, frozenset() if c.dimension.is_set else c.allowed())
                 for c in r.checked.constraints
             ]
-            if aspect == DECISION:
+            if aspect is DECISION:
                 meaning: Any = (r.effect, r.queue if r.effect is Effect.ESCALATE else None)
             else:
                 if r.effect is not Effect.REDACT:
@@ -265,7 +253,7 @@ class Space:
                         continue
                 elif aspect in r.implicit_classes and data is not None:
                     # An implicit list masks the class only when the request carries it.
-                    present = CheckedConstraint(data, "=", (aspect,), r.checked.span, f"{data.name} = {aspect}")
+                    present = CheckedConstraint(data, Op.EQ, (aspect,), r.checked.span, f"{data.name} = {aspect}")
                     checks.append((self.index[data.name], present, frozenset()))
                 else:
                     continue
@@ -349,7 +337,7 @@ def _describe_cell(a: Axis, cell: Cell) -> list[str]:
     if len(vals) == 1:
         return [f"{a.name}={vals[0]}"]
     pos = [a.values.index(v) for v in vals]
-    if a.kind == "ordered" and pos[-1] - pos[0] == len(pos) - 1:
+    if a.kind == DimensionKind.ORDERED and pos[-1] - pos[0] == len(pos) - 1:
         if pos[0] == 0:
             return [f"{a.name}<={vals[-1]}"]
         if pos[-1] == len(a.values) - 1:
@@ -391,7 +379,7 @@ class _View:
         return {r.fingerprint for r in [*self.certain, *self.conditional, *(m for m, _ in self.maybe)]}
 
 
-def _view(space: Space, aspect: str, side: int, cells: Cells) -> _View:
+def _view(space: Space, aspect: Aspect, side: int, cells: Cells) -> _View:
     undecided_axis = -1
     for k, (a, cell) in enumerate(zip(space.axes, cells, strict=True)):
         valid = a.valid[side]
@@ -425,14 +413,14 @@ def _view(space: Space, aspect: str, side: int, cells: Cells) -> _View:
     return v
 
 
-def _relevant(space: Space, aspect: str, side: int, v: _View, r: SideRule) -> bool:
+def _relevant(space: Space, aspect: Aspect, side: int, v: _View, r: SideRule) -> bool:
     """Could this rule, by matching, change the aspect anywhere in the region?"""
     if not v.certain:
         return True
     if v.base is None:
         v.base = _combine(space, aspect, side, v.certain)
     rule = r.rule
-    if aspect != DECISION:
+    if aspect is not DECISION:
         return v.base.style is None or rule.style.strictness > v.base.style.strictness
     assert v.base.effect is not None
     if rule.severity > v.base.effect.severity:
@@ -440,9 +428,9 @@ def _relevant(space: Space, aspect: str, side: int, v: _View, r: SideRule) -> bo
     return rule.effect is Effect.ESCALATE and rule.queue is not None and rule.queue not in v.base.queues
 
 
-def _combine(space: Space, aspect: str, side: int, matched: Sequence[SideRule]) -> Verdict:
+def _combine(space: Space, aspect: Aspect, side: int, matched: Sequence[SideRule]) -> Verdict:
     """The engine's combination (most restrictive wins), for one aspect, over matching rules."""
-    if aspect != DECISION:
+    if aspect is not DECISION:
         styles = [m.rule.style for m in matched]
         return Verdict(aspect, style=max(styles, key=lambda s: s.strictness) if styles else None)
     policy = space.policies[side]
@@ -456,7 +444,7 @@ def _combine(space: Space, aspect: str, side: int, matched: Sequence[SideRule]) 
 
 
 # ----------------------------------------------------------------------------- refining
-def partition(space: Space, aspect: str = DECISION, *, prune_equal: bool = True) -> Iterator[Region]:
+def partition(space: Space, aspect: Aspect = DECISION, *, prune_equal: bool = True) -> Iterator[Region]:
     """Every region of the space for one aspect, exactly once. With `prune_equal`, a region
     both revisions provably agree on comes back `pruned`, without values, instead of refined."""
     stack: list[Cells] = [space.top()]
@@ -473,7 +461,7 @@ def partition(space: Space, aspect: str = DECISION, *, prune_equal: bool = True)
             stack.extend(reversed(_split(space, cells, *split)))
 
 
-def _agree(space: Space, aspect: str, views: tuple[_View, _View]) -> bool:
+def _agree(space: Space, aspect: Aspect, views: tuple[_View, _View]) -> bool:
     a, b = views
     if _U in (a.valid, b.valid) or a.valid != b.valid:
         return False
@@ -481,10 +469,10 @@ def _agree(space: Space, aspect: str, views: tuple[_View, _View]) -> bool:
         return a.valid == _F
     pa, pb = space.policies
     same_default = (pa.default, pa.default_queue) == (pb.default, pb.default_queue)
-    return aspect != DECISION or same_default or bool(a.certain)
+    return aspect is not DECISION or same_default or bool(a.certain)
 
 
-def _choose_split(space: Space, aspect: str, views: tuple[_View, _View]) -> tuple[int, list[frozenset[str]]] | None:
+def _choose_split(space: Space, aspect: Aspect, views: tuple[_View, _View]) -> tuple[int, list[frozenset[str]]] | None:
     """The axis to split next, and the value sets whose distinctions the split must keep.
 
     On a plain axis each value set is what one constraint allows; on a set axis, the values one
@@ -541,7 +529,7 @@ def _matches(r: SideRule, state: int) -> bool:
     return state == TRUE or (state == ERROR and r.rule.severity > 0)
 
 
-def _leaf(space: Space, aspect: str, views: tuple[_View, _View], cells: Cells) -> Region:
+def _leaf(space: Space, aspect: Aspect, views: tuple[_View, _View], cells: Cells) -> Region:
     strictness: dict[tuple[Any, ...], set[bool]] = {}
     for v in views:
         for r in v.conditional:
@@ -564,7 +552,7 @@ def _leaf(space: Space, aspect: str, views: tuple[_View, _View], cells: Cells) -
         n = len(variables)
         flips = [tuple(TRUE if i == j else FALSE for j in range(n)) for i in range(n)]
         assignments = [(FALSE,) * n, (TRUE,) * n, *flips, *(tuple(1 - x for x in f) for f in flips)]
-    invalid = Verdict(DECISION, Effect.ESCALATE, invalid=True) if aspect == DECISION else Verdict(aspect)
+    invalid = Verdict(DECISION, Effect.ESCALATE, invalid=True) if aspect is DECISION else Verdict(aspect)
     for assignment in assignments:
         state = dict(zip(variables, assignment, strict=True))
         pair: list[Verdict] = []
@@ -578,14 +566,14 @@ def _leaf(space: Space, aspect: str, views: tuple[_View, _View], cells: Cells) -
     return region
 
 
-def assignment_for(space: Space, aspect: str, region: Region, request: Mapping[str, Any]) -> tuple[int, ...]:
+def assignment_for(space: Space, aspect: Aspect, region: Region, request: Mapping[str, Any]) -> tuple[int, ...]:
     """The state of each of a region's condition variables for one concrete request."""
     out: list[int] = []
     for key, on_error in zip(region.variables, region.on_error, strict=True):
         for side, rules in enumerate(space.rules(aspect)):
             r = next((r for r in rules if r.cond_key == key), None)
             if r is not None:
-                ok, error = condition_verdict(r.rule, activation(space.policies[side], request))
+                ok, error = condition_verdict(r.rule, activation(space.policies[side].vocabulary, dict(request)))
                 # With an error the verdict is the fail-safe's, not the condition's value.
                 out.append(on_error if error is not None else TRUE if ok else FALSE)
                 break

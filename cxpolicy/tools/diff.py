@@ -22,18 +22,20 @@ from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.policy_set import PolicySet
 from cxpolicy.engine.requests import RequestLine
-from cxpolicy.kinds import Effect, Style
+from cxpolicy.kinds import Effect, ErrorKind, Style
 from cxpolicy.tools.analysis import (
     DECISION,
     ERROR,
     FALSE,
     TRUE,
+    Aspect,
     Cell,
     Cells,
     Region,
     SideRule,
     Space,
     Verdict,
+    aspect_name,
     partition,
 )
 
@@ -52,8 +54,8 @@ class Outcome:
     invalid: bool = False
     default: bool = field(default=False, compare=False)
 
-    def project(self, aspect: str) -> Verdict:
-        if aspect == DECISION:
+    def project(self, aspect: Aspect) -> Verdict:
+        if aspect is DECISION:
             return Verdict(DECISION, self.effect, self.queues, self.invalid, default=self.default)
         return Verdict(aspect, style=dict(self.redact).get(aspect))
 
@@ -84,7 +86,7 @@ def outcome_of(d: Decision) -> Outcome:
         d.effect,
         frozenset((r.data_class, r.style) for r in d.redact),
         frozenset(d.escalate_to),
-        any(e.kind == "request" for e in d.errors),
+        any(e.kind == ErrorKind.REQUEST for e in d.errors),
         d.default_applied,
     )
 
@@ -98,7 +100,7 @@ class Transition:
     in every box where the effect happens to differ for other reasons.
     """
 
-    aspect: str
+    aspect: Aspect
     old: str
     new: str
     rules: tuple[str, ...] = ()  # "+id" now matches, "-id" no longer does, "~id" decides otherwise
@@ -106,12 +108,12 @@ class Transition:
 
     def text(self) -> str:
         tail = f" ({', '.join(_rule_word(r) for r in self.rules)})" if self.rules else ""
-        head = "" if self.aspect == DECISION else f"redact {self.aspect}: "
+        head = "" if self.aspect is DECISION else f"redact {self.aspect}: "
         return f"{head}{self.old} → {self.new}{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "aspect": self.aspect,
+            "aspect": aspect_name(self.aspect),
             "old": self.old,
             "new": self.new,
             "rules": list(self.rules),
@@ -128,7 +130,7 @@ class Change:
     """A box of the space where one aspect of the outcome changes: `(transition, condition)`
     pairs, the condition None when the transition happens whatever the conditions say."""
 
-    aspect: str
+    aspect: Aspect
     cells: Cells
     size: int
     transitions: tuple[tuple[Transition, str | None], ...]
@@ -231,7 +233,7 @@ def _as_written(r: CompiledRule) -> tuple[Any, ...]:
     return (constraints, conditions, r.effect, r.queue, r.redact_classes, r.implicit_classes, r.style)
 
 
-def _change(space: Space, aspect: str, region: Region) -> Change:
+def _change(space: Space, aspect: Aspect, region: Region) -> Change:
     groups: dict[Transition | None, list[tuple[int, ...]]] = {}
     for assignment, (o, n) in region.outcomes.items():
         t = _transition(aspect, region, assignment) if o != n else None
@@ -246,7 +248,7 @@ def _change(space: Space, aspect: str, region: Region) -> Change:
     return Change(aspect, region.cells, region.size, tuple(pairs), region.partial)
 
 
-def _transition(aspect: str, region: Region, assignment: tuple[int, ...]) -> Transition:
+def _transition(aspect: Aspect, region: Region, assignment: tuple[int, ...]) -> Transition:
     """The change at one condition assignment, with the rules that make it: `+id` now takes
     part and did not, `-id` the reverse, `~id` matches in both but now decides otherwise."""
     verdicts = region.outcomes[assignment]
@@ -254,7 +256,7 @@ def _transition(aspect: str, region: Region, assignment: tuple[int, ...]) -> Tra
 
     def takes_part(r: SideRule, v: Verdict) -> bool:
         rule = r.rule
-        if aspect != DECISION:
+        if aspect is not DECISION:
             return bool(rule.style == v.style)
         severity = v.effect.severity if v.effect is not None else -1
         return rule.severity == severity or (rule.effect is Effect.ESCALATE and rule.queue is not None)
@@ -278,7 +280,7 @@ def _transition(aspect: str, region: Region, assignment: tuple[int, ...]) -> Tra
     return Transition(aspect, o.text(), n.text(), tuple(notes), n.looser_than(o))
 
 
-def _condition(space: Space, aspect: str, region: Region, assignments: list[tuple[int, ...]]) -> str:
+def _condition(space: Space, aspect: Aspect, region: Region, assignments: list[tuple[int, ...]]) -> str:
     """In words, the condition outcomes under which a transition happens."""
     n = len(region.variables)
     fixed = [i for i in range(n) if len({a[i] for a in assignments}) == 1]
@@ -296,13 +298,13 @@ def _short(text: str, limit: int = 72) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _label(space: Space, aspect: str, key: tuple[Any, ...]) -> str:
+def _label(space: Space, aspect: Aspect, key: tuple[Any, ...]) -> str:
     conds: tuple[tuple[str, str], ...] = key[0]
     ids = sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key == key})
     return f"{', '.join(f'`{k} {_short(t)}`' for k, t in conds)} [{', '.join(ids)}]"
 
 
-def _state_text(space: Space, aspect: str, key: tuple[Any, ...], state: int) -> str:
+def _state_text(space: Space, aspect: Aspect, key: tuple[Any, ...], state: int) -> str:
     """A condition variable's state in the author's words: `if context.amount <= 500`."""
     conds: tuple[tuple[str, str], ...] = key[0]
     ids = sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key == key})

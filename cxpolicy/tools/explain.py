@@ -20,12 +20,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxpolicy.cel import CelEvalError
 from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import Decision
-from cxpolicy.engine.policy_set import PolicySet, constraint_holds
-from cxpolicy.kinds import Effect
-from cxpolicy.tools.analysis import activation, dimension_value
+from cxpolicy.engine.evaluation import Seen, dimension_value, rule_verdict, seen
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import Effect, ErrorKind
 
 __all__ = ["Change", "Counterfactual", "Explanation", "Item", "RuleStory", "as_decided", "evaluate_rule", "explain"]
 
@@ -145,7 +144,7 @@ class Explanation:
 
     @property
     def invalid(self) -> bool:
-        return any(e.kind == "request" for e in self.decision.errors)
+        return any(e.kind == ErrorKind.REQUEST for e in self.decision.errors)
 
     def why(self) -> str:
         """Why the final effect won, in one or two sentences."""
@@ -167,7 +166,7 @@ class Explanation:
         if d.redact:
             masks = ", ".join(f"{r.data_class} as {r.style.value}" for r in d.redact)
             text += f" Whatever the effect, the matched redact rules mask {masks}."
-        failsafe = [e.rule for e in d.errors if e.kind == "condition" and e.rule]
+        failsafe = [e.rule for e in d.errors if e.kind == ErrorKind.CONDITION and e.rule]
         if failsafe:
             text += f" A condition failed to evaluate in {', '.join(dict.fromkeys(failsafe))}; the fail-safe decided."
         return text
@@ -199,49 +198,27 @@ def explain(policy: PolicySet, request: Any, *, alternatives: int = 4) -> Explan
 def as_decided(
     policy: PolicySet, request: dict[str, Any], decision: Decision
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request as the engine saw it: with the detectors on, conditions read `signals` and
-    the data-class dimension also holds the classes detected in the payload."""
-    signals = decision.signals
-    if not signals:
-        return request, activation(policy, request)
-    with_signals = {**request, "signals": signals}
-    seen = copy.deepcopy(with_signals)
-    data = policy.vocabulary.data_dimension
-    detected = [c for c in signals.get("pii", ()) if data is not None and c in data.values]
-    if data is not None and detected:
-        cur = seen
-        for k in data.path[:-1]:
-            cur = cur.setdefault(k, {})
-        present = list(cur.get(data.path[-1]) or [])
-        cur[data.path[-1]] = [*present, *(c for c in detected if c not in present)]
-    return seen, activation(policy, with_signals)
+    """The request as the engine saw it deciding `decision` (what constraints read, what
+    conditions read): `evaluation.seen` with the signals the detectors found, if they ran."""
+    s = seen(policy.vocabulary, request, decision.signals)
+    return dict(s.request), dict(s.activation)
 
 
 def evaluate_rule(
     policy: PolicySet, r: CompiledRule, request: Mapping[str, Any], act: Mapping[str, Any], matched: bool
 ) -> RuleStory:
     """Every constraint and condition of one rule against the request, run or not."""
-    items: list[Item] = []
-    for c in r.checked.constraints:
-        value = dimension_value(request, c.dimension)
-        shown = f"[{', '.join(map(str, value))}]" if isinstance(value, list) else str(value)
-        s = c.span
-        items.append(
-            Item("constraint", c.text, f"{c.dimension.path_text} = {shown}", constraint_holds(c, value),
-                 location=f"{s.file}:{s.line}:{s.col}")
-        )
-    for cc in r.conditions:
-        v = cc.expression.evaluate(act)
-        s = cc.span
-        where = f"{s.file}:{s.line}:{s.col}"
-        rendered = cc.expression.render(act)
-        if isinstance(v, bool):
-            items.append(Item(cc.kind, cc.text, f"{rendered} → {str(v).lower()}", v == (cc.kind == "when"),
-                              location=where))
-        else:
-            error = str(v) if isinstance(v, CelEvalError) else f"gave {v!r}, not a bool"
-            # The fail-safe (LANGUAGE.md §5): a failed condition lets a stricter-than-allow rule match.
-            items.append(Item(cc.kind, cc.text, f"{rendered} → error", r.severity > 0, error, where))
+    verdict = rule_verdict(r, Seen(request, act))
+    items: list[Item] = [
+        Item("constraint", c.constraint.text, c.seen, c.holds, location=str(c.constraint.span))
+        for c in verdict.constraints
+    ]
+    for cc in verdict.conditions:
+        value = cc.value
+        shown = "error" if value is None else str(value).lower()
+        # A failed condition holds by the fail-safe (LANGUAGE.md §5) for a stricter-than-allow rule.
+        items.append(Item(cc.condition.kind, cc.condition.text, f"{cc.rendered} → {shown}", cc.holds(r), cc.error,
+                          str(cc.condition.span)))
     return RuleStory(r, matched, items)
 
 
@@ -438,7 +415,7 @@ def render_text(e: Explanation, *, color: bool = False) -> str:
     out = [bold(f"decision: {d.effect.value}{queue}"), f"  {d.summary}"]
     if e.invalid:
         out += ["", bold("the request is invalid")]
-        out += [f"  ✗ {err}" for err in d.errors if err.kind == "request"]
+        out += [f"  ✗ {err}" for err in d.errors if err.kind == ErrorKind.REQUEST]
         out += ["", bold("why"), f"  {e.why()}"]
         return "\n".join(out)
     signals = d.signals or {}

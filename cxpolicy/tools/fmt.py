@@ -6,8 +6,8 @@ diagnostics when the file does not parse (a file that does not parse is never re
 Why it prints from Lark's parse tree and not from `ast.Module`: the AST merges repeated
 `match` and `cite` clauses and forgets token spellings (`1e3`, `"\\u00e9"`),
 and the formatter must keep every one of those, because its contract is
-parse(fmt(x)) == parse(x) and "your text, only re-spaced". The tree comes from the same
-grammar file and the same pre-pass as `syntax.parse`, so the two cannot drift apart.
+parse(fmt(x)) == parse(x) and "your text, only re-spaced". The tree is the parse stage's
+own (`syntax.parse(...).tree`): one parser, one parse, so the two cannot drift apart.
 
 Layout (docs/cli.md, "fmt"): 2-space indent inside blocks; clause keywords padded to 8
 columns (`match   `, `decide  `, `because `); one blank line around blocks and at most one
@@ -29,14 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 
+from cxpolicy.lang import codes
 from cxpolicy.lang.prepass import Comment, CondText, PrePass
-from cxpolicy.lang.source import Diagnostic, Severity, Span
+from cxpolicy.lang.source import Diagnostic, Span
 from cxpolicy.lang.syntax import parse
-from cxpolicy.resources import grammar_text
 
 __all__ = ["WIDTH", "FormatError", "format_source"]
 
@@ -58,17 +57,14 @@ def format_source(text: str, file: str = "<stdin>") -> str:
     """The canonical text of one .cxp file; raises `FormatError` if it does not parse."""
     before = parse(text, file)
     errors = [d for d in before.diagnostics if d.is_error]
-    if before.module is None or errors:
+    if before.module is None or before.tree is None or errors:
         raise FormatError(errors or before.diagnostics)
-    tree = _parser().parse(before.pre.masked)
-    out = _Printer(text, before.pre).print(tree)
+    out = _Printer(text, before.pre).print(before.tree)
     after = parse(out, file)
     if after.module != before.module or any(d.is_error for d in after.diagnostics):
         raise FormatError(
             [
-                Diagnostic(
-                    "CXP199",
-                    Severity.ERROR,
+                codes.CXP199(
                     "internal: formatting would change the policy; file left unchanged",
                     Span.unknown(file),
                     "please report this file",
@@ -76,12 +72,6 @@ def format_source(text: str, file: str = "<stdin>") -> str:
             ]
         )
     return out
-
-
-@cache
-def _parser() -> Lark:
-    """The grammar `syntax.parse` uses, built with the same options, kept for its tree."""
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
 # ------------------------------------------------------------------------ comment placement

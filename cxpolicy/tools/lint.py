@@ -32,30 +32,15 @@ from cxpolicy.cel import syntax as cel
 from cxpolicy.cel.errors import CelSyntaxError
 from cxpolicy.engine.loader import collect_sources, compile_sources
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.lang import codes
 from cxpolicy.lang.checker import CheckedCondition, CheckedConstraint, CheckedRule
 from cxpolicy.lang.prepass import prepass
 from cxpolicy.lang.source import Diagnostic, PolicyError, Severity, Span
-from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, did_you_mean
+from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, did_you_mean, suggest
 
 __all__ = ["CODES", "lint_paths", "lint_policy"]
 
-CODES: dict[str, str] = {
-    "CXP601": "a rule without `because` (error in compliance packs)",
-    "CXP602": "a rule without `cite` (error in compliance packs)",
-    "CXP603": "a rule that can never match: its constraints (scope included) contradict",
-    "CXP604": "a constraint that adds nothing: always true, or implied by the rule's others",
-    "CXP605": "a value listed twice in one constraint",
-    "CXP606": "an `allow` rule always overridden by an unconditional stricter rule",
-    "CXP607": "a duplicate rule: same constraints, conditions and outcome as another",
-    "CXP608": "a rule subsumed by another with the same outcome and fewer conditions",
-    "CXP609": "a declared `cite` name that no rule uses",
-    "CXP610": "a declared attribute that no condition reads",
-    "CXP611": "a condition comparing a field with a literal of the wrong type",
-    "CXP612": "a condition comparing a dimension field with a value it does not declare",
-    "CXP613": "a condition ordering a dimension field as text (`<`, `>=`, ...)",
-    "CXP614": "a `matches()` regex with nested quantifiers (catastrophic backtracking elsewhere)",
-    "CXP615": "a condition reading a top-level name that is not a request field",
-}
+CODES: dict[str, str] = {c.code: c.meaning for c in codes.lint_codes()}  # for SARIF and the docs test
 
 # Top-level request fields of LANGUAGE.md §2, and `signals` (filled in by the detectors).
 REQUEST_ROOTS = frozenset({"action", "channel", "actor", "customer", "data_classes", "context", "payload", "signals"})
@@ -102,10 +87,10 @@ def _documentation(c: CheckedRule) -> Iterator[Diagnostic]:
     where = "compliance-pack rule" if c.shipped else "rule"
     if not c.because:
         hint = 'add one plain sentence: `because "AI may prepare a refund; a human approves it"`'
-        yield Diagnostic("CXP601", severity, f"{where} `{c.id}` has no `because`", c.span, hint)
+        yield codes.CXP601(f"{where} `{c.id}` has no `because`", c.span, hint, severity=severity)
     if not c.cites:
         hint = 'cite the clause behind it: `cite PCI_8_3_3` or `cite "internal policy CX-7"`'
-        yield Diagnostic("CXP602", severity, f"{where} `{c.id}` has no `cite`", c.span, hint)
+        yield codes.CXP602(f"{where} `{c.id}` has no `cite`", c.span, hint, severity=severity)
 
 
 # ------------------------------------------------------------------------ regions
@@ -183,7 +168,7 @@ def _constraint_findings(r: CheckedRule) -> Iterator[Diagnostic]:
         twice = sorted({v for v in c.values if c.values.count(v) > 1})
         if twice:
             listed = ", ".join(f"`{v}`" for v in twice)
-            yield Diagnostic("CXP605", Severity.WARNING, f"{listed} listed twice in `{c.text}`", c.span)
+            yield codes.CXP605(f"{listed} listed twice in `{c.text}`", c.span)
     for name, cs in by_dim.items():
         if _region(cs) is None:
             yield _never_matches(r, name, cs)
@@ -195,11 +180,11 @@ def _constraint_findings(r: CheckedRule) -> Iterator[Diagnostic]:
             others = [o for o in working if o is not c]
             if not others and not c.dimension.is_set and c.allowed() == frozenset(c.dimension.values):
                 msg = f"`{c.text}` holds for every value of `{name}`: it constrains nothing"
-                yield Diagnostic("CXP604", Severity.WARNING, msg, c.span, "remove it")
+                yield codes.CXP604(msg, c.span, "remove it")
             elif others and _implies(_region_of_dim(others), c):
                 said = ", ".join(f"`{o.text}`" + (" (scope)" if o.from_scope else "") for o in others)
                 msg = f"`{c.text}` adds nothing: {said} already implies it"
-                yield Diagnostic("CXP604", Severity.WARNING, msg, c.span, "remove it")
+                yield codes.CXP604(msg, c.span, "remove it")
                 working.remove(c)
 
 
@@ -215,7 +200,7 @@ def _never_matches(r: CheckedRule, name: str, cs: list[CheckedConstraint]) -> Di
     msg = f"rule `{r.id}` can never match: {said} {what} no value of `{name}`"
     if cs[0].dimension.is_set:
         msg = f"rule `{r.id}` can never match: {said} cannot all hold for `{name}`"
-    return Diagnostic("CXP603", Severity.ERROR, msg, at.span, "fix or remove the contradicting constraint")
+    return codes.CXP603(msg, at.span, "fix or remove the contradicting constraint")
 
 
 # ------------------------------------------------------------------------ rule against rule
@@ -294,7 +279,7 @@ def _rule_pairs(rules: list[CheckedRule], regions: dict[str, _Region | None]) ->
                     f"matches every request it matches, and the strictest effect wins"
                 )
                 hint = f"make it an `unless` on `{over.id}` ({over.span}), or narrow that rule"
-                yield Diagnostic("CXP606", Severity.WARNING, msg, a.span, hint)
+                yield codes.CXP606(msg, a.span, hint)
                 continue
         conds = conditions[a.id]
         for b in by_outcome[(a.effect, a.queue, a.style)]:
@@ -307,13 +292,13 @@ def _rule_pairs(rules: list[CheckedRule], regions: dict[str, _Region | None]) ->
             if same and b_region is not None and _covers(a, b_region):
                 if a.order > b.order:  # report the later one (shipped rules load first)
                     msg = f"rule `{a.id}` duplicates `{b.id}` ({b.span}): same constraints, conditions and outcome"
-                    yield Diagnostic("CXP607", Severity.WARNING, msg, a.span, "remove one of them")
+                    yield codes.CXP607(msg, a.span, "remove one of them")
                     break
                 continue
             extra = "" if conditions[b.id] == conds else " and fewer conditions"
             msg = f"rule `{a.id}` is subsumed by `{b.id}` ({b.span}): same outcome, wider match{extra}"
             hint = "it adds only its `because`/`cite` to decisions; merge them or remove it"
-            yield Diagnostic("CXP608", Severity.WARNING, msg, a.span, hint)
+            yield codes.CXP608(msg, a.span, hint)
             break
 
 
@@ -325,7 +310,7 @@ def _unused(policy: PolicySet, rules: list[CheckedRule], shipped: set[str]) -> I
     for name, (_, span) in policy.checked.cites.items():
         if span.file not in shipped and name not in used_cites:
             hint = "cite it from a rule (`cite NAME`) or remove the declaration"
-            yield Diagnostic("CXP609", Severity.WARNING, f"cite `{name}` is declared but no rule cites it", span, hint)
+            yield codes.CXP609(f"cite `{name}` is declared but no rule cites it", span, hint)
     fields = {f for r in rules for c in r.conditions for f in c.expression.fields}
     for path, attr in policy.vocabulary.attributes.items():
         if attr.span.file in shipped:
@@ -333,7 +318,7 @@ def _unused(policy: PolicySet, rules: list[CheckedRule], shipped: set[str]) -> I
         if not any(f == path or f.startswith(path + ".") or path.startswith(f + ".") for f in fields):
             msg = f"attribute `{path}` is declared but no condition reads it"
             hint = "read it in a `when`/`unless`, or remove the declaration"
-            yield Diagnostic("CXP610", Severity.WARNING, msg, attr.span, hint)
+            yield codes.CXP610(msg, attr.span, hint)
 
 
 # ------------------------------------------------------------------------ conditions
@@ -376,10 +361,9 @@ def _condition_findings(cond: CheckedCondition, vocab: Vocabulary) -> Iterator[D
         elif isinstance(node, cel.Call) and node.function == "matches" and node.args:
             yield from _regex(cond, node.args[-1])
     for name, ident in sorted(unknown.items()):
-        guess = did_you_mean(name, sorted(known))
         msg = f"`{name}` is not a request field: this condition errs on every request without it"
-        hint = f"did you mean `{guess}`?" if guess else f"request fields: {', '.join(sorted(REQUEST_ROOTS))}"
-        yield Diagnostic("CXP615", Severity.WARNING, msg, _sub_span(cond, ident), hint)
+        hint = suggest(name, sorted(known), f"request fields: {', '.join(sorted(REQUEST_ROOTS))}")
+        yield codes.CXP615(msg, _sub_span(cond, ident), hint)
 
 
 def _regex(cond: CheckedCondition, pattern: cel.Node) -> Iterator[Diagnostic]:
@@ -388,7 +372,7 @@ def _regex(cond: CheckedCondition, pattern: cel.Node) -> Iterator[Diagnostic]:
         if nested is not None:
             msg = f"regex `{pattern.value}` nests quantifiers (`{nested}`): it can backtrack exponentially"
             hint = "RE2 runs it in linear time here, but a copy in a backtracking engine can hang"
-            yield Diagnostic("CXP614", Severity.WARNING, msg, _sub_span(cond, pattern), hint)
+            yield codes.CXP614(msg, _sub_span(cond, pattern), hint)
 
 
 def _compare(
@@ -409,7 +393,7 @@ def _compare(
         if not _TYPE_OK[declared](v):
             what = f"attribute declared `{declared}`" if attr is not None else f"dimension `{dim.name if dim else ''}`"
             msg = f"`{path}` ({what}) is compared with {_kind(v)} literal {_lit(v)}: always false or an error"
-            yield Diagnostic("CXP611", Severity.ERROR, msg, span, f"compare it with {_article(declared)} value")
+            yield codes.CXP611(msg, span, f"compare it with {_article(declared)} value")
         elif dim is not None and not dim.is_set and isinstance(v, str):
             yield from _dimension_compare(dim, node, v, span, path)
 
@@ -420,11 +404,11 @@ def _dimension_compare(dim: DimensionDef, node: cel.Binary, v: str, span: Span, 
         verdict = "always true" if node.op == "!=" else "never true"
         msg = f"{_lit(v)} is not a value of dimension `{dim.name}` (at `{path}`): the comparison is {verdict}"
         hint = f"did you mean {_lit(guess)}?" if guess else f"values: {', '.join(dim.values[:12])}"
-        yield Diagnostic("CXP612", Severity.WARNING, msg, span, hint)
+        yield codes.CXP612(msg, span, hint)
     elif node.op in _ORDER:
         msg = f"CEL orders `{path}` as text, not in the declared order of `{dim.name}`"
         hint = f"use a constraint: `match {dim.name} {node.op} {v}`" if dim.is_ordered else "compare with `==` or `in`"
-        yield Diagnostic("CXP613", Severity.WARNING, msg, span, hint)
+        yield codes.CXP613(msg, span, hint)
 
 
 def _sub_span(cond: CheckedCondition, node: cel.Node) -> Span:

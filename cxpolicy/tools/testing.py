@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxpolicy.engine.decision import Decision
-from cxpolicy.engine.policy_set import PolicySet, constraint_holds
+from cxpolicy.engine.evaluation import rule_verdict, seen
+from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.kinds import ErrorKind
 from cxpolicy.lang.source import Span
-from cxpolicy.tools.analysis import dimension_value
 from cxpolicy.tools.explain import as_decided, evaluate_rule
 
 __all__ = [
@@ -115,7 +116,7 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
             t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
         )
         missing = {r for e in expectations if e.kind == "rules" and not e.ok for r in set(e.want) - set(e.got)}
-        if missing and isinstance(request, dict) and not any(x.kind == "request" for x in decision.errors):
+        if missing and isinstance(request, dict) and not any(x.kind == ErrorKind.REQUEST for x in decision.errors):
             outcome.why_not = _why_not(policy, request, decision, sorted(missing))
         out.append(outcome)
     return out
@@ -235,12 +236,8 @@ def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: boo
     table: dict[str, RuleCoverage] = {}
     for r in rules:
         rc = RuleCoverage(r.id, r.location)
-        for c in r.checked.constraints:
-            s = c.span
-            rc.items.append(ItemCoverage("constraint", c.text, f"{s.file}:{s.line}:{s.col}"))
-        for cond in r.conditions:
-            s = cond.span
-            rc.items.append(ItemCoverage(cond.kind, cond.text, f"{s.file}:{s.line}:{s.col}"))
+        rc.items += [ItemCoverage("constraint", c.text, str(c.span)) for c in r.checked.constraints]
+        rc.items += [ItemCoverage(cond.kind, cond.text, str(cond.span)) for cond in r.conditions]
         table[r.id] = rc
     counted = 0
     for o in outcomes:
@@ -248,26 +245,25 @@ def coverage(policy: PolicySet, outcomes: Sequence[TestOutcome], *, shipped: boo
         if d is None or d.trace is None or d.trace.request_errors or not isinstance(o.request, dict):
             continue
         counted += 1
-        seen = as_decided(policy, o.request, d)[0]  # with detected data classes, if detecting
+        looked_at = seen(policy.vocabulary, o.request, d.signals)  # with detected data classes
         matched = {reason.rule for reason in d.reasons}
-        traced = {t.rule: t for t in d.trace.candidates}
         for r in rules:
             rc = table[r.id]
             if r.id in matched:
                 rc.matched_by.append(o.name)
-            n = len(r.checked.constraints)
-            for item, c in zip(rc.items[:n], r.checked.constraints, strict=True):
-                if constraint_holds(c, dimension_value(seen, c.dimension)):
+            verdict = rule_verdict(r, looked_at)
+            n = len(verdict.constraints)
+            for item, c in zip(rc.items[:n], verdict.constraints, strict=True):
+                if c.holds:
                     item.seen_true += 1
                 else:
                     item.seen_false += 1
-            t = traced.get(r.id)
-            if t is None or not all(k.holds for k in t.constraints):
+            if not verdict.constraints_hold:
                 continue
-            for item, tc in zip(rc.items[n:], t.conditions, strict=True):
-                if tc.error is not None:
+            for item, cc in zip(rc.items[n:], verdict.conditions, strict=True):
+                if cc.value is None:
                     item.seen_error += 1
-                elif tc.value:
+                elif cc.value:
                     item.seen_true += 1
                 else:
                     item.seen_false += 1
