@@ -86,8 +86,8 @@ class SubjectVerifier:
                     audience=self.audience, leeway=self.leeway, options=options,  # type: ignore[arg-type]
                 )
                 return claims
-            except jwt.InvalidSignatureError as exc:
-                last = exc  # try the next key
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError) as exc:
+                last = exc  # not this key (or not this key's type): try the next
             except jwt.PyJWTError as exc:
                 raise ValueError(str(exc)) from None
         raise ValueError(str(last))
