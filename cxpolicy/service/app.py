@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -89,10 +90,11 @@ _JSON = "application/json"
 # Bodies up to this size are decided on the event loop (a thread hop costs more than they
 # do); larger ones, and batches, in a worker thread, at most HEAVY_THREADS at a time.
 INLINE_BYTES = 4096
-HEAVY_THREADS = 2
+HEAVY_THREADS = 1
 #: CPU seconds one batch may spend deciding; later items escalate with a `limit` error.
 DEFAULT_CPU_BUDGET = 2.0
 MAX_HEADERS = 64
+SWITCH_INTERVAL = 0.0002  # seconds; see lifespan
 _Trust = tuple[dict[str, Any], list[DecisionError]]
 
 
@@ -191,26 +193,32 @@ class _Service:
 
     async def decide_bytes(self, body: bytes, explain: bool, trust: _Trust | None = None) -> bytes:
         """The whole of `POST /v1/decide` after the body is read: JSON in, JSON out."""
-        value = _parse(body, self.max_body, MAX_DEPTH)
         bound, errors = trust if trust is not None else ({}, [])
         decide = self.engine.decide
+        max_body = self.max_body
+
+        def work() -> tuple[Any, Decision, bytes]:
+            value = _parse(body, max_body, MAX_DEPTH)
+            decision = decide_trusted(decide, value, bound, explain, errors)
+            return value, decision, orjson.dumps(decision.to_dict())
+
         t0 = time.perf_counter()
         if len(body) <= INLINE_BYTES:
-            decision = decide_trusted(decide, value, bound, explain, errors)
-        else:  # detection over a long text: off the event loop, so other requests go on
-            decision = await anyio.to_thread.run_sync(
-                decide_trusted, decide, value, bound, explain, errors, limiter=self._heavy_limiter()
-            )
+            value, decision, data = work()
+        else:  # parsing and detection over a long text: off the event loop
+            value, decision, data = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
-        return orjson.dumps(decision.to_dict())
+        return data
 
     async def decide_batch(self, request: Request) -> Response:
         explain = _flag(request.query_params.get("explain"))
         bound, errors = self.trust(request.headers, request.scope.get("state", {}).get(PEER_KEY), explain)
         body = await _read_body(request, self.max_batch_body)
-        value = _parse(body, self.max_batch_body, MAX_DEPTH + 1)
+        value = await anyio.to_thread.run_sync(
+            _parse, body, self.max_batch_body, MAX_DEPTH + 1, limiter=self._heavy_limiter()
+        )
         if not isinstance(value, list):
             raise ApiError(400, "invalid_batch", "a batch is a JSON array of requests")
         if len(value) > self.max_batch:
@@ -246,7 +254,10 @@ class _Service:
         decisions = await anyio.to_thread.run_sync(run, limiter=self._heavy_limiter())
         if self.audit is not None:
             await self._record(list(zip(value, decisions, strict=True)))
-        return _json([d.to_dict() for d in decisions])
+        data = await anyio.to_thread.run_sync(
+            lambda: orjson.dumps([d.to_dict() for d in decisions]), limiter=self._heavy_limiter()
+        )
+        return Response(data, media_type=_JSON)
 
     async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
         assert self.audit is not None
@@ -641,6 +652,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Heavy decisions run in worker threads; with CPython's default 5 ms GIL switch
+        # interval the event loop waits up to 5 ms for each of the several GIL hand-offs a
+        # small request needs. A shorter interval keeps small decisions fast under load
+        # (bench/abuse_bench.py) at a small cost in throughput of the heavy ones.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         yield
         svc.stopping = True
         if close_on_shutdown:
