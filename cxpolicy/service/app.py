@@ -66,7 +66,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
 from cxpolicy.engine.decision import Decision, DecisionError
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
-from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
+from cxpolicy.limits import SERVICE_BATCH_CPU_SECONDS, SERVICE_MAX_BATCH, SERVICE_MAX_BODY, SERVICE_MAX_HEADERS
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
 from cxpolicy.service.guard import PEER_KEY
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
@@ -92,8 +92,8 @@ _JSON = "application/json"
 INLINE_BYTES = 4096
 HEAVY_THREADS = 1
 #: CPU seconds one batch may spend deciding; later items escalate with a `limit` error.
-DEFAULT_CPU_BUDGET = 2.0
-MAX_HEADERS = 64
+DEFAULT_CPU_BUDGET = SERVICE_BATCH_CPU_SECONDS
+MAX_HEADERS = SERVICE_MAX_HEADERS
 SWITCH_INTERVAL = 0.0002  # seconds; see lifespan
 _Trust = tuple[dict[str, Any], list[DecisionError]]
 

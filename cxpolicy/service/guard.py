@@ -25,6 +25,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from cxpolicy.limits import (
+    SERVICE_BODY_TIMEOUT,
+    SERVICE_HEADER_TIMEOUT,
+    SERVICE_MAX_CONNECTIONS,
+    SERVICE_MAX_HEADER_BYTES,
+)
+
 __all__ = ["PEER_KEY", "ConnectionLimits", "guarded_protocol", "peer_identity"]
 
 log = logging.getLogger("cxpolicy.service.guard")
@@ -36,11 +43,10 @@ PEER_KEY = "cxpolicy.peer"
 class ConnectionLimits:
     """The per-connection bounds; every one of them answers one attack in docs/security.md."""
 
-    max_header_bytes: int = 16 * 1024
-    max_headers: int = 64
-    header_timeout: float = 5.0
-    body_timeout: float = 10.0
-    max_connections: int = 1024
+    max_header_bytes: int = SERVICE_MAX_HEADER_BYTES
+    header_timeout: float = SERVICE_HEADER_TIMEOUT
+    body_timeout: float = SERVICE_BODY_TIMEOUT
+    max_connections: int = SERVICE_MAX_CONNECTIONS
 
 
 def peer_identity(transport: asyncio.BaseTransport) -> str | None:
