@@ -36,8 +36,14 @@ __all__ = [
     "MAX_POLICY_FILE_BYTES",
     "MAX_REQUEST_BYTES",
     "MAX_SET_VALUES",
+    "SERVICE_BATCH_CPU_SECONDS",
+    "SERVICE_BODY_TIMEOUT",
+    "SERVICE_HEADER_TIMEOUT",
     "SERVICE_MAX_BATCH",
     "SERVICE_MAX_BODY",
+    "SERVICE_MAX_CONNECTIONS",
+    "SERVICE_MAX_HEADERS",
+    "SERVICE_MAX_HEADER_BYTES",
     "condition_cost",
 ]
 
@@ -67,6 +73,16 @@ MAX_DETECTOR_TEXT_CHARS: Final = 64 * 1024
 #: `CXPOLICY_MAX_BODY`) and batch size (`DEFAULT_MAX_BATCH`, `CXPOLICY_MAX_BATCH`).
 SERVICE_MAX_BODY: Final = 64 * 1024
 SERVICE_MAX_BATCH: Final = 1000
+
+#: Connection limits of the decision service (`cxpolicy.service.guard.ConnectionLimits`,
+#: issue 15): header bytes and count, seconds to send the headers and the body, open
+#: connections; and the CPU seconds one batch may spend (`create_app(cpu_budget=)`).
+SERVICE_MAX_HEADER_BYTES: Final = 16 * 1024
+SERVICE_MAX_HEADERS: Final = 64
+SERVICE_HEADER_TIMEOUT: Final = 5.0
+SERVICE_BODY_TIMEOUT: Final = 10.0
+SERVICE_MAX_CONNECTIONS: Final = 1024
+SERVICE_BATCH_CPU_SECONDS: Final = 2.0
 
 # -------------------------------------------------------------------------- policies (authors)
 

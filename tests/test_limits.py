@@ -62,6 +62,16 @@ def test_owners_of_a_limit_use_the_value_in_limits() -> None:
     assert service.DEFAULT_MAX_BATCH == limits.SERVICE_MAX_BATCH
     assert loader.MAX_FILE_BYTES == limits.MAX_POLICY_FILE_BYTES
     assert DetectorConfig().max_text_chars == limits.MAX_DETECTOR_TEXT_CHARS
+    from cxpolicy.service.guard import ConnectionLimits
+
+    c = ConnectionLimits()
+    assert (c.max_header_bytes, c.header_timeout, c.body_timeout, c.max_connections) == (
+        limits.SERVICE_MAX_HEADER_BYTES, limits.SERVICE_HEADER_TIMEOUT,
+        limits.SERVICE_BODY_TIMEOUT, limits.SERVICE_MAX_CONNECTIONS,
+    )
+    assert (service.MAX_HEADERS, service.DEFAULT_CPU_BUDGET) == (
+        limits.SERVICE_MAX_HEADERS, limits.SERVICE_BATCH_CPU_SECONDS,
+    )
 
 
 def test_every_limit_is_documented_with_its_default() -> None:
@@ -84,7 +94,7 @@ def test_every_test_docs_security_cites_exists() -> None:
     for line in doc.splitlines():
         current: Path | None = None
         for token in re.findall(r"`([^`]+)`", line):
-            m = re.fullmatch(r"(tests/\w+\.py)?(?:::)?(test_\w+)?", token)
+            m = re.fullmatch(r"(tests/[\w/]+\.py)?(?:::)?(test_\w+)?", token)
             if m is None or not (m.group(1) or m.group(2)):
                 continue
             if m.group(1):

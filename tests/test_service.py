@@ -109,7 +109,9 @@ def test_decide(svc: Svc) -> None:
     assert d.effect == "escalate" and d.escalate_to == ["desk-1"]
     assert d.policy_revision == svc.engine.revision and d.trace is None
     assert d.reasons[0].cite and d.summary.startswith("escalate")
-    explained = DecisionModel.model_validate(svc.decide(REQUEST, params={"explain": "true"}).json())
+    # The trace is an oracle of what blocked a request: a reviewer's (here admin) credential only.
+    assert svc.decide(REQUEST, params={"explain": "true"}).status_code == 401
+    explained = DecisionModel.model_validate(svc.decide(REQUEST, params={"explain": "true"}, headers=AUTH).json())
     assert explained.trace is not None and explained.trace.candidates
 
 
@@ -188,7 +190,9 @@ def test_batch(svc: Svc) -> None:
 
 # ---------------------------------------------------------------------- policy & admin
 def test_policy_info(svc: Svc) -> None:
-    info = PolicyInfoModel.model_validate(svc.client.get("/v1/policy").json())
+    # Without a credential only the revision is shown: no file paths (issue 15).
+    assert svc.client.get("/v1/policy").json() == {"revision": svc.engine.revision}
+    info = PolicyInfoModel.model_validate(svc.client.get("/v1/policy", headers=AUTH).json())
     assert info.revision == svc.engine.revision and info.rule_count == 2
     assert [Path(f).name for f in info.files] == ["rules.cxp", "vocab.cxp"]
     assert info.packs == ["core"] and info.default == "allow" and not info.watching
@@ -220,7 +224,7 @@ def test_reload_endpoint(svc: Svc) -> None:
         res = ReloadResultModel.model_validate(r.json())
         assert not res.ok and res.revision == before and res.diagnostics
         assert "did you mean" in (res.diagnostics[0].hint or "") + res.diagnostics[0].message
-        info = svc.client.get("/v1/policy").json()
+        info = svc.client.get("/v1/policy", headers=AUTH).json()
         assert info["revision"] == before and info["last_reload"]["ok"] is False
         assert info["last_reload"]["diagnostics"] and info["reloads"]["failed"] >= 1
         m = svc.metrics()

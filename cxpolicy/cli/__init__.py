@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "audit": "cxpolicy.cli.audit:audit_cmd",
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
     "shadow": "cxpolicy.cli.shadow:shadow_cmd",
+    "callers": "cxpolicy.cli.callers:callers_cmd",
 }
 
 

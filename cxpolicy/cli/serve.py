@@ -68,8 +68,17 @@ def create_app_from_env() -> object:
 
         audit = open_service_sink(env[ENV_AUDIT])
     shadow_paths = [p for p in env.get(ENV_SHADOW, "").split(os.pathsep) if p]
+    callers = subject = None
+    if env.get("CXPOLICY_CALLERS"):
+        from pathlib import Path
+
+        from cxpolicy.service.callers_config import load_callers
+
+        callers, subject = load_callers(Path(env["CXPOLICY_CALLERS"]))
     return create_app(
         engine,
+        callers=callers,
+        subject=subject,
         admin_token=env.get(ENV_ADMIN_TOKEN) or None,
         audit=audit,
         max_body=int(env.get(ENV_MAX_BODY) or DEFAULT_MAX_BODY),
@@ -165,6 +174,19 @@ def default_shadow_log(audit_url: str | None) -> str:
     type=click.Choice(["auto", "h11", "httptools"]),
     help="HTTP parser; auto uses httptools when installed (less CPU per request).",
 )
+@click.option("--callers", "callers_file", envvar="CXPOLICY_CALLERS", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Callers file (`cxpolicy callers`): per-caller keys, roles, bound fields, subject tokens.")
+@click.option("--ssl-certfile", metavar="PEM", help="Serve HTTPS with this certificate.")
+@click.option("--ssl-keyfile", metavar="PEM", help="The certificate's private key.")
+@click.option("--ssl-ca-certs", metavar="PEM", help="Ask clients for certificates from this CA (mTLS callers).")
+@click.option("--max-connections", default=1024, show_default=True, type=click.IntRange(1))
+@click.option("--header-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send its request headers.")
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send its request body.")
+@click.option("--cpu-budget", default=2.0, show_default=True, type=click.FloatRange(0.01),
+              help="CPU seconds one batch may spend; later items escalate with a limit error.")
 @click.option(
     "--log-level",
     default="info",
@@ -188,6 +210,14 @@ def serve_cmd(
     max_batch: int,
     access_log: bool,
     http_impl: str,
+    callers_file: str | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    ssl_ca_certs: str | None,
+    max_connections: int,
+    header_timeout: float,
+    body_timeout: float,
+    cpu_budget: float,
     log_level: str,
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/decide/batch, GET /v1/policy, /metrics …
@@ -242,7 +272,36 @@ def serve_cmd(
         "http": http_impl,
         "loop": "asyncio" if http_impl == "h11" else "auto",
     }
+    from cxpolicy.service.guard import ConnectionLimits, server_options
+
+    limits = ConnectionLimits(
+        header_timeout=header_timeout, body_timeout=body_timeout, max_connections=max_connections
+    )
+    options.update(server_options(limits, http_impl))
+    if ssl_certfile:
+        import ssl
+
+        options.update({"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile})
+        if ssl_ca_certs:  # optional: a caller may still use an API key instead
+            options.update({"ssl_ca_certs": ssl_ca_certs, "ssl_cert_reqs": ssl.CERT_OPTIONAL})
+    callers = subject = None
+    if callers_file:
+        from pathlib import Path
+
+        from cxpolicy.service.callers_config import CallersConfigError, load_callers
+
+        try:
+            callers, subject = load_callers(Path(callers_file))
+        except (CallersConfigError, ValueError, OSError) as exc:
+            click.echo(f"cxpolicy serve: {exc}", err=True)
+            sys.exit(ExitCode.USAGE)
     if workers > 1:
+        # Workers import their protocol by name: the default connection limits there.
+        options["http"] = "cxpolicy.service.guard:" + (
+            "GuardedH11Protocol" if http_impl == "h11" else "GuardedAutoProtocol"
+        )
+        if callers_file:
+            os.environ["CXPOLICY_CALLERS"] = os.path.abspath(callers_file)
         os.environ.update(
             {
                 ENV_PATHS: os.pathsep.join(os.path.abspath(p) for p in paths),
@@ -276,6 +335,9 @@ def serve_cmd(
         max_batch=max_batch,
         close_on_shutdown=True,
         shadow=shadow,
+        callers=callers,
+        subject=subject,
+        cpu_budget=cpu_budget,
     )
     uvicorn.run(app, **options)
 

@@ -25,6 +25,16 @@ Why it is shaped this way:
   generated from, so the published API cannot drift from the served one.
 - **Hot path:** one attribute read for the policy, one `decide`, one orjson dump, two
   metric updates with pre-resolved label children. No pydantic on the decide path.
+- **Facts the caller may not choose** (LANGUAGE.md §10, `cxpolicy.service.trust`): the
+  caller's credential and the subject token bind request fields; a body that contradicts
+  them escalates with an `untrusted` error. `?explain` needs the `review` role, and
+  `/v1/policy` shows only the revision without it (an oracle of which rule blocked a
+  request, and server file paths, are not for every caller).
+- **One heavy request cannot stall the rest:** a body over `INLINE_BYTES` and every batch
+  are decided in a worker thread (at most `HEAVY_THREADS` at once), a batch holds each item
+  to the single-request body limit and stops deciding after `cpu_budget` seconds of CPU
+  (the rest escalate with a `limit` error); connection-level limits live in `guard.py`.
+  A client that disconnects mid-request is one log line, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -44,6 +55,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -52,14 +64,17 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
-from cxpolicy.engine.decision import Decision
+from cxpolicy.engine.decision import Decision, DecisionError
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
-from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
+from cxpolicy.kinds import ErrorKind
+from cxpolicy.limits import SERVICE_BATCH_CPU_SECONDS, SERVICE_MAX_BATCH, SERVICE_MAX_BODY, SERVICE_MAX_HEADERS
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
+from cxpolicy.service.guard import PEER_KEY
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
 from cxpolicy.service.shadow import Shadow
+from cxpolicy.service.trust import decide_trusted, merge_bound
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -74,6 +89,15 @@ AUDIT_UNREADY_SECONDS = 5.0
 # Single decisions waiting for their audit commit at once, per worker (each holds a thread).
 AUDIT_THREADS = 256
 _JSON = "application/json"
+# Bodies up to this size are decided on the event loop (a thread hop costs more than they
+# do); larger ones, and batches, in a worker thread, at most HEAVY_THREADS at a time.
+INLINE_BYTES = 4096
+HEAVY_THREADS = 1
+#: CPU seconds one batch may spend deciding; later items escalate with a `limit` error.
+DEFAULT_CPU_BUDGET = SERVICE_BATCH_CPU_SECONDS
+MAX_HEADERS = SERVICE_MAX_HEADERS
+SWITCH_INTERVAL = 0.0002  # seconds; see lifespan
+_Trust = tuple[dict[str, Any], list[DecisionError]]
 
 
 class ApiError(Exception):
@@ -118,11 +142,17 @@ class _Service:
         max_batch: int,
         max_batch_body: int,
         registry: CollectorRegistry,
+        callers: Callers | None = None,
+        subject: Any = None,
+        cpu_budget: float = DEFAULT_CPU_BUDGET,
         shadow: Shadow | None = None,
     ) -> None:
         self.engine = engine
         self.shadow = shadow
-        self.callers = Callers.from_admin_token(admin_token)
+        self.callers = callers if callers is not None else Callers.from_admin_token(admin_token)
+        self.subject = subject  # a cxpolicy.service.subject.SubjectVerifier, or None
+        self.cpu_budget = cpu_budget
+        self._heavy: anyio.CapacityLimiter | None = None  # made on the loop
         self.audit = audit
         self.max_body = max_body
         self.max_batch = max_batch
@@ -140,26 +170,62 @@ class _Service:
     # ------------------------------------------------------------------ decisions
     async def decide(self, request: Request) -> Response:
         # Normally answered by _DecideFastPath before routing; kept as the routed version.
+        explain = flag(request.query_params.get("explain"))
+        trust = self.trust(request.headers, request.scope.get("state", {}).get(PEER_KEY), explain)
         body = await _read_body(request, self.max_body)
-        data = await self.decide_bytes(body, flag(request.query_params.get("explain")))
+        data = await self.decide_bytes(body, explain, trust)
         return Response(data, media_type=_JSON)
 
-    async def decide_bytes(self, body: bytes, explain: bool) -> bytes:
+    def trust(self, headers: Mapping[str, str], peer: str | None, explain: bool) -> _Trust:
+        """The fields this request's caller and subject token bind, and `untrusted` errors;
+        an ApiError (401/403) when the credential is missing, wrong or lacks the role."""
+        caller: Caller | None = None
+        if not self.callers.decide_open or headers.get("authorization") or peer:
+            caller = self._require_headers(headers, Role.DECIDE, peer)
+        if explain:  # the trace is an oracle of what blocked the request: reviewers only
+            caller = self._require_headers(headers, Role.REVIEW, peer)
+        if self.subject is not None:
+            subject_bound, errors = self.subject.bound(headers)
+        else:
+            subject_bound, errors = {"subject.verified": False}, []
+        bound, disagree = merge_bound(caller.bound if caller else {}, subject_bound)
+        return bound, errors + disagree
+
+    def _heavy_limiter(self) -> anyio.CapacityLimiter:
+        if self._heavy is None:
+            self._heavy = anyio.CapacityLimiter(HEAVY_THREADS)
+        return self._heavy
+
+    async def decide_bytes(self, body: bytes, explain: bool, trust: _Trust | None = None) -> bytes:
         """The whole of `POST /v1/decide` after the body is read: JSON in, JSON out."""
-        value = _parse(body, self.max_body, MAX_DEPTH)
+        bound, errors = trust if trust is not None else ({}, [])
+        decide = self.engine.decide
+        max_body = self.max_body
+
+        def work() -> tuple[Any, Decision, bytes]:
+            value = _parse(body, max_body, MAX_DEPTH)
+            decision = decide_trusted(decide, value, bound, explain, errors)
+            return value, decision, orjson.dumps(decision.to_dict())
+
         t0 = time.perf_counter()
-        decision = self.engine.decide(value, explain)
+        if len(body) <= INLINE_BYTES:
+            value, decision, data = work()
+        else:  # parsing and detection over a long text: off the event loop
+            value, decision, data = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
         if self.shadow is not None:
             self.shadow.observe(value, decision)
-        return orjson.dumps(decision.to_dict())
+        return data
 
     async def decide_batch(self, request: Request) -> Response:
         explain = flag(request.query_params.get("explain"))
+        bound, errors = self.trust(request.headers, request.scope.get("state", {}).get(PEER_KEY), explain)
         body = await _read_body(request, self.max_batch_body)
-        value = _parse(body, self.max_batch_body, MAX_DEPTH + 1)
+        value = await anyio.to_thread.run_sync(
+            _parse, body, self.max_batch_body, MAX_DEPTH + 1, limiter=self._heavy_limiter()
+        )
         if not isinstance(value, list):
             raise ApiError(400, "invalid_batch", "a batch is a JSON array of requests")
         if len(value) > self.max_batch:
@@ -168,19 +234,40 @@ class _Service:
             )
         policy = self.engine.policy  # one revision decides the whole batch
         metrics = self.metrics
-        decisions: list[Decision] = []
-        for item in value:
-            t0 = time.perf_counter()
-            d = policy.decide(item, explain)
-            metrics.decided(d, time.perf_counter() - t0)
-            decisions.append(d)
-            if self.shadow is not None:
+        max_item, budget = self.max_body, self.cpu_budget
+
+        def run() -> list[Decision]:  # in a worker thread: the event loop keeps serving
+            start = time.thread_time()
+            out: list[Decision] = []
+            for item in value:
+                t0 = time.perf_counter()
+                size = len(orjson.dumps(item))
+                if size > max_item:  # each item is held to the limit of /v1/decide
+                    d = policy.reject(
+                        f"this batch item is {size} bytes; each request is limited to {max_item}",
+                        kind=ErrorKind.LIMIT, explain=explain,
+                    )
+                elif time.thread_time() - start > budget:
+                    d = policy.reject(
+                        f"the batch spent its CPU budget of {budget:g}s; this item was not decided",
+                        kind=ErrorKind.LIMIT, explain=explain,
+                    )
+                else:
+                    d = decide_trusted(policy.decide, item, bound, explain, errors)
+                metrics.decided(d, time.perf_counter() - t0)
+                out.append(d)
+            return out
+
+        decisions = await anyio.to_thread.run_sync(run, limiter=self._heavy_limiter())
+        if self.shadow is not None:
+            for item, d in zip(value, decisions, strict=True):
                 self.shadow.observe(item, d)
-            if len(decisions) % 64 == 0:
-                await asyncio.sleep(0)  # let other requests in during a long batch
         if self.audit is not None:
             await self._record(list(zip(value, decisions, strict=True)))
-        return _json([d.to_dict() for d in decisions])
+        data = await anyio.to_thread.run_sync(
+            lambda: orjson.dumps([d.to_dict() for d in decisions]), limiter=self._heavy_limiter()
+        )
+        return Response(data, media_type=_JSON)
 
     async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
         assert self.audit is not None
@@ -221,6 +308,12 @@ class _Service:
     async def policy(self, request: Request) -> Response:
         e = self.engine
         p = e.policy
+        try:
+            self._require(request, Role.REVIEW)
+        except ApiError as exc:
+            if exc.status >= 500 or request.headers.get("authorization"):
+                raise  # a wrong credential is refused; no credential sees the revision only
+            return _json({"revision": p.revision})
         return _json(
             {
                 "revision": p.revision,
@@ -360,8 +453,11 @@ class _Service:
 
     def _require(self, request: Request, role: Role) -> Caller:
         """The authenticated caller of `request` if it holds `role` (else a 401/403)."""
+        return self._require_headers(request.headers, role, request.scope.get("state", {}).get(PEER_KEY))
+
+    def _require_headers(self, headers: Mapping[str, str], role: Role, peer: str | None = None) -> Caller:
         try:
-            return self.callers.require(request.headers, role)
+            return self.callers.require(headers, role, peer)
         except AuthError as exc:
             challenge = {"WWW-Authenticate": 'Bearer realm="cxpolicy"'} if exc.status == 401 else None
             raise ApiError(exc.status, exc.code, exc.message, challenge) from None
@@ -437,6 +533,9 @@ class _DecideFastPath:
         self.svc = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["headers"]) > MAX_HEADERS:
+            await _Raw(431, "too_many_headers", f"more than {MAX_HEADERS} headers")(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["path"] != "/v1/decide" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -444,10 +543,14 @@ class _DecideFastPath:
         t0 = time.perf_counter()
         headers = [(b"content-type", b"application/json")]
         try:
-            body = await _receive_body(scope, receive, svc.max_body)
             query = scope.get("query_string", b"")
             explain = bool(query) and flag(dict(parse_qsl(query.decode("latin-1"))).get("explain"))
-            status, data = 200, await svc.decide_bytes(body, explain)
+            trust = svc.trust(Headers(scope=scope), scope.get("state", {}).get(PEER_KEY), explain)
+            body = await _receive_body(scope, receive, svc.max_body)
+            status, data = 200, await svc.decide_bytes(body, explain, trust)
+        except ClientDisconnect:
+            _disconnected(scope)
+            return
         except ApiError as exc:
             status = exc.status
             data = orjson.dumps({"error": {"status": status, "code": exc.code, "message": exc.message}})
@@ -456,6 +559,24 @@ class _DecideFastPath:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         svc.metrics.answered("decide", status, time.perf_counter() - t0)
+
+
+def _disconnected(scope: Scope) -> None:
+    client = scope.get("client") or ("?", 0)
+    log.info("client %s:%s disconnected during %s %s", client[0], client[1], scope.get("method"), scope.get("path"))
+
+
+class _Raw:
+    """A JSON error answered straight to ASGI (before routing)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.data = orjson.dumps({"error": {"status": status, "code": code, "message": message}})
+        self.status = status
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.data)).encode())]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.data})
 
 
 def _instrument(
@@ -469,6 +590,9 @@ def _instrument(
             response = await handler(request)
         except ApiError as exc:
             response = _error(exc.status, exc.code, exc.message, exc.headers)
+        except ClientDisconnect:  # nobody to answer: one line, no traceback
+            _disconnected(request.scope)
+            return Response(status_code=499)
         metrics.answered(name, response.status_code, time.perf_counter() - t0)
         return response
 
@@ -487,6 +611,9 @@ def create_app(
     close_on_shutdown: bool = False,
     console: bool = True,
     shadow: Shadow | None = None,
+    callers: Callers | None = None,
+    subject: Any = None,
+    cpu_budget: float = DEFAULT_CPU_BUDGET,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -497,7 +624,9 @@ def create_app(
     the app closes the engine and the sink when the server stops. `console` serves the
     reviewer's console at `/console` (docs/console.md). With `shadow`, every
     decision is also made by a candidate revision in the background and differences logged
-    (`cxpolicy.service.shadow`); the answer is always the live decision.
+    (`cxpolicy.service.shadow`); the answer is always the live decision. `callers` (from a callers
+    file) replaces `admin_token`; `subject` verifies subject tokens; `cpu_budget` bounds the
+    CPU seconds of one batch.
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -510,6 +639,9 @@ def create_app(
         max_batch_body=max_batch_body or max_body * 64,
         registry=registry or CollectorRegistry(),
         shadow=shadow,
+        callers=callers,
+        subject=subject,
+        cpu_budget=cpu_budget,
     )
     handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
         "decide": svc.decide,
@@ -540,6 +672,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Heavy decisions run in worker threads; with CPython's default 5 ms GIL switch
+        # interval the event loop waits up to 5 ms for each of the several GIL hand-offs a
+        # small request needs. A shorter interval keeps small decisions fast under load
+        # (bench/abuse_bench.py) at a small cost in throughput of the heavy ones.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         yield
         svc.stopping = True
         if shadow is not None:

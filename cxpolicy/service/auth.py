@@ -7,8 +7,10 @@ Secrets are kept only as SHA-256 digests and compared in constant time.
 
 Roles, weakest first: `decide` (ask for decisions), `review` (work escalations, read
 explanations), `issue` (an OTP service minting grants), `admin` (reload, freeze, every
-other role). Today's configuration is the single admin token of `CXPOLICY_ADMIN_TOKEN`;
-richer stores (per-caller keys, bound fields, mTLS identities) build on the same types.
+other role). Two configurations: the single admin token of `CXPOLICY_ADMIN_TOKEN`
+(`from_admin_token`; deciding stays open to anyone who can reach the port), or a callers file
+(`cxpolicy.service.callers_config`: per-caller API keys stored as digests, mTLS client
+identities, roles and bound fields; deciding then needs the `decide` role too).
 """
 
 from __future__ import annotations
@@ -62,6 +64,24 @@ class Callers:
 
     def __init__(self, entries: Iterable[tuple[str, Caller]] = ()) -> None:
         self._by_digest: dict[bytes, Caller] = {_digest(secret): c for secret, c in entries}
+        self._by_peer: dict[str, Caller] = {}
+        #: True: `/v1/decide` needs no credential (the classic single-admin-token setup).
+        self.decide_open = True
+
+    @classmethod
+    def from_digests(
+        cls,
+        entries: Iterable[tuple[bytes, Caller]],
+        *,
+        peers: Mapping[str, Caller] | None = None,
+        decide_open: bool = False,
+    ) -> Callers:
+        """Callers known by the SHA-256 digests of their keys and by mTLS subjects."""
+        out = cls()
+        out._by_digest = dict(entries)
+        out._by_peer = dict(peers or {})
+        out.decide_open = decide_open
+        return out
 
     @classmethod
     def from_admin_token(cls, token: str | None) -> Callers:
@@ -72,13 +92,14 @@ class Callers:
 
     @property
     def configured(self) -> bool:
-        return bool(self._by_digest)
+        return bool(self._by_digest or self._by_peer)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Caller | None:
-        """The caller behind the bearer token in `headers`, or None when there is none."""
+    def authenticate(self, headers: Mapping[str, str], peer: str | None = None) -> Caller | None:
+        """The caller behind the bearer token in `headers` (or, without one, behind the
+        verified mTLS client subject `peer`), or None when there is none."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return None
+            return self._by_peer.get(peer) if peer else None
         presented = _digest(token)
         found: Caller | None = None
         for stored, caller in self._by_digest.items():  # constant time per entry
@@ -86,7 +107,7 @@ class Callers:
                 found = caller
         return found
 
-    def require(self, headers: Mapping[str, str], role: Role) -> Caller:
+    def require(self, headers: Mapping[str, str], role: Role, peer: str | None = None) -> Caller:
         """The authenticated caller if it holds `role`; otherwise an `AuthError`."""
         if not self.configured:
             raise AuthError(
@@ -95,9 +116,9 @@ class Callers:
                 "these endpoints are disabled: set CXPOLICY_ADMIN_TOKEN "
                 "(or configure callers) on the server to enable them",
             )
-        if not headers.get("authorization", "").strip():
+        if not headers.get("authorization", "").strip() and not (peer and peer in self._by_peer):
             raise AuthError(401, "unauthorized", "send `Authorization: Bearer <token>`")
-        caller = self.authenticate(headers)
+        caller = self.authenticate(headers, peer)
         if caller is None:
             raise AuthError(401, "unauthorized", "the bearer token is not valid")
         if not caller.has(role):
