@@ -178,7 +178,8 @@ def test_the_most_negative_int_is_a_valid_literal() -> None:
         ("actor.roles[2]", ERROR),
         ("actor.roles[-1]", ERROR),  # D9: no negative positions
         ("actor.roles[true]", ERROR),  # D9: a bool is not a position
-        ("actor.roles[1.0]", ERROR),
+        ("actor.roles[1.0]", "supervisor"),  # cel-spec: a double with an int value is a position
+        ("actor.roles[0.5]", ERROR),
         ("customer.region[0]", ERROR),  # D9: strings are not indexable
         ("context[1]", ERROR),
     ],
@@ -248,7 +249,9 @@ def test_literals(text: str, expected: Any) -> None:
         ("context.price < 499", False),
         ("1 == 1.0", True),  # D1
         ("1.0 != 1", False),  # D1
-        ("9007199254740993 == 9007199254740992.0", False),  # exact, not via float
+        ("9007199254740993 == 9007199254740992.0", True),  # cel-spec: an int meets a double as a double
+        ("9007199254740993 == 9007199254740992", False),  # int with int stays exact
+        ("9007199254740993 > 9007199254740992.0", False),
         ("2 < 2.5 && 2.5 < 3", True),
         ("true == 1", False),  # D2: bool is not a number
         ("1 == true", False),  # D2

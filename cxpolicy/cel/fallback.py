@@ -47,7 +47,7 @@ class Fallback:
     __slots__ = ("_roots", "_runner")
 
     def __init__(self, tree: lark.Tree[Any], roots: Iterable[str]) -> None:
-        self._runner = _environment().program(tree, functions=_SPEC_FUNCTIONS)
+        self._runner = _environment().program(_checked_calls(tree), functions=_SPEC_FUNCTIONS)
         # Only the request fields the expression names are converted to CEL values.
         self._roots = tuple(sorted(set(roots)))
 
@@ -217,5 +217,32 @@ _OVERRIDES: dict[str, Callable[..., Any]] = {
 _SPEC_FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: _spec(function, base_functions[name]) for name, function in _OVERRIDES.items()
 }
+
+
+def _int(*args: Any) -> Any:
+    """`int(double)`: CEL refuses doubles outside the open range (-2^63, 2^63), NaN and the
+    infinities; cel-python truncates -2^63 (and bounds the rest only by Python's int)."""
+    if len(args) == 1 and isinstance(args[0], celtypes.DoubleType):
+        value = float(args[0])
+        if not -(2.0**63) < value < 2.0**63:  # NaN fails every comparison
+            return CELEvalError(f"int() range error: {value!r} is outside the int64 range")
+    return base_functions["int"](*args)
+
+
+#: Conversion calls routed to a checked wrapper. Renamed in the tree, not overridden by name:
+#: the bare identifier `int` is also the type value (`type(x) == int`), which must stay.
+_CHECKED_CALLS = {"int": "_cxp_int"}
+_SPEC_FUNCTIONS["_cxp_int"] = _int
+
+
+def _checked_calls(tree: lark.Tree[Any]) -> lark.Tree[Any]:
+    """The tree with each `int(...)` call renamed to its checked wrapper (in place: the tree
+    is the caller's own fresh parse)."""
+    for node in tree.iter_subtrees():
+        if node.data == "ident_arg" and node.children:
+            token = node.children[0]
+            if isinstance(token, lark.Token) and str(token) in _CHECKED_CALLS:
+                node.children[0] = token.update(value=_CHECKED_CALLS[str(token)])
+    return tree
 _SPEC_FUNCTIONS["_&&_"] = _logical("&&", False)
 _SPEC_FUNCTIONS["_||_"] = _logical("||", True)

@@ -9,8 +9,9 @@ the one operand type that can succeed and compares directly (`x > 1000`, `x == "
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from cxpolicy.cel import runtime
 from cxpolicy.cel.errors import CelEvalError
@@ -101,7 +102,12 @@ def _equal_literal(negate: bool, operand: Fn, const: Any) -> Fn:
             return lambda a: operand(a) is not const
         return lambda a: operand(a) is const
 
+    if kind is float or not -_EXACT <= const <= _EXACT:
+        return _equal_mixed(negate, operand, const)
+
     def equal_number(a: Any) -> bool:
+        # An int literal within 2^53 is the same number as a double: exact comparison is
+        # what CEL's int-to-double conversion gives.
         value = operand(a)
         kind = type(value)
         return (kind is int or kind is float) and value == const
@@ -111,7 +117,66 @@ def _equal_literal(negate: bool, operand: Fn, const: Any) -> Fn:
     return equal_number
 
 
+#: Integers up to 2^53 are exactly representable as doubles.
+_EXACT: Final = 2**53
+_PY_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _double(value: int) -> Any:
+    try:
+        return float(value)
+    except OverflowError:  # beyond every finite double: the exact int compares the same
+        return value
+
+
+def _equal_mixed(negate: bool, operand: Fn, const: Any) -> Fn:
+    """`x == 1.5` or `x == 2**60`: an int meeting a double is compared as a double."""
+    as_int = const if type(const) is int else None
+    as_double = float(const)
+
+    def equal_mixed(a: Any) -> bool:
+        value = operand(a)
+        kind = type(value)
+        if kind is float:
+            return bool(value == as_double)
+        if kind is int:
+            return bool(value == as_int if as_int is not None else _double(value) == as_double)
+        return False
+
+    if negate:
+        return lambda a: not equal_mixed(a)
+    return equal_mixed
+
+
+def _order_mixed(op: str, operand: Fn, const: Any) -> Fn:
+    """`x < 1.5` or `x < 2**60`, where CEL's int-to-double conversion can differ from exact."""
+    compare = _PY_ORDER[op]
+    as_int = const if type(const) is int else None
+    as_double = float(const)
+
+    def order_mixed(a: Any) -> bool:
+        value = operand(a)
+        kind = type(value)
+        if kind is float:
+            return compare(value, as_double)
+        if kind is int:
+            if as_int is not None:
+                return compare(value, as_int)
+            return compare(_double(value), as_double)
+        raise no_overload(op, value, const)
+
+    return order_mixed
+
+
 def _order_number(op: str, operand: Fn, const: Any) -> Fn:
+    if type(const) is float or not -_EXACT <= const <= _EXACT:
+        return _order_mixed(op, operand, const)
+
     def fail(value: Any) -> CelEvalError:
         return no_overload(op, value, const)
 
@@ -170,7 +235,7 @@ def _member(node: Binary, compile_node: Compile) -> Fn:
                 return type(value) is str and value in strings
 
             return in_strings
-        if kinds <= {int, float}:
+        if kinds == {int} and all(-_EXACT <= v <= _EXACT for v in values):
             numbers = frozenset(values)
 
             def in_numbers(a: Any) -> bool:
@@ -179,6 +244,18 @@ def _member(node: Binary, compile_node: Compile) -> Fn:
                 return (kind is int or kind is float) and value in numbers
 
             return in_numbers
+        if kinds == {float}:
+            doubles = frozenset(values)
+
+            def in_doubles(a: Any) -> bool:
+                value = item(a)
+                kind = type(value)
+                if kind is int:
+                    value = _double(value)
+                    return type(value) is float and value in doubles
+                return kind is float and value in doubles
+
+            return in_doubles
     container = compile_node(right)
     member = runtime.member
     return lambda a: member(item(a), container(a))

@@ -31,6 +31,7 @@ __all__ = [
     "UINT_MAX",
     "Uint",
     "add",
+    "as_doubles",
     "div",
     "ends_with",
     "equals",
@@ -142,7 +143,25 @@ def equals(x: Any, y: Any) -> bool:
         if kx == MAP:
             return _map_equals(x, y)
         return bool(x == y)
-    return kx in _NUMERIC and ky in _NUMERIC and bool(x == y)
+    if kx in _NUMERIC and ky in _NUMERIC:
+        x, y = as_doubles(x, kx, y, ky)
+        return bool(x == y)
+    return False
+
+
+def as_doubles(x: Any, kx: int, y: Any, ky: int) -> tuple[Any, Any]:
+    """An int or uint met by a double is compared as a double, as cel-go's `compareIntDouble`
+    does: `9223372036854775807 == 9223372036854775808.0` holds (both are 2^63 as doubles).
+    Exact integers stay exact; an integer beyond the double range is compared exactly (it is
+    beyond every finite double either way)."""
+    try:
+        if kx == DOUBLE and ky != DOUBLE:
+            return x, float(y)
+        if ky == DOUBLE and kx != DOUBLE:
+            return float(x), y
+    except OverflowError:
+        pass
+    return x, y
 
 
 def _map_equals(x: dict[Any, Any], y: dict[Any, Any]) -> bool:
@@ -154,43 +173,42 @@ def _map_equals(x: dict[Any, Any], y: dict[Any, Any]) -> bool:
 # ---------------------------------------------------------------------------------- ordering
 
 
-def _check_ordered(op: str, x: Any, y: Any) -> None:
+def _ordered(op: str, x: Any, y: Any) -> tuple[Any, Any]:
+    """The operands as Python compares them for CEL, or `no_matching_overload`."""
     kx = kind(x)
     ky = kind(y)
-    if (kx in _NUMERIC and ky in _NUMERIC) or (kx == ky and kx in _SAME_KIND_ORDERED):
-        return
+    if kx in _NUMERIC and ky in _NUMERIC:
+        return as_doubles(x, kx, y, ky)
+    if kx == ky and kx in _SAME_KIND_ORDERED:
+        return x, y
     raise no_overload(op, x, y)
 
 
 def less(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered("<", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered("<", x, y)
     return bool(x < y)
 
 
 def less_equal(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered("<=", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered("<=", x, y)
     return bool(x <= y)
 
 
 def greater(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered(">", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered(">", x, y)
     return bool(x > y)
 
 
 def greater_equal(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered(">=", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered(">=", x, y)
     return bool(x >= y)
 
 
@@ -325,6 +343,9 @@ def index(container: Any, key: Any) -> Any:
         return container[found]
     if tc is list:
         tk = type(key)
+        if tk is float and key.is_integer():  # CEL indexes by any number with an int value
+            key = int(key)
+            tk = int
         if tk is int or tk is Uint:
             if 0 <= key < len(container):
                 return container[key]

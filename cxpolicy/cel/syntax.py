@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import lark
 from celpy.celparser import CELParseError, CELParser
-from celpy.evaluation import CEL_ESCAPES, CEL_ESCAPES_PAT, base_functions
+from celpy.evaluation import CEL_ESCAPES, base_functions
 
 from cxpolicy.cel import runtime
 from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
@@ -500,6 +500,12 @@ class _Converter:
     def _map_lit(self, tree: Tree, bound: frozenset[str]) -> Node:
         parts = self._args(tree.children[0] if tree.children else None)
         nodes = [self.convert(p, bound) for p in parts]
+        for key, key_tree in zip(nodes[0::2], parts[0::2], strict=True):
+            if isinstance(key, Lit) and (key.value is None or type(key.value) is float):
+                kind = "null" if key.value is None else "double"
+                raise self._error(f"a map key must be a string, int, uint or bool, not {kind}", key_tree)
+            if isinstance(key, ListLit | MapLit):
+                raise self._error("a map key must be a string, int, uint or bool, not a list or map", key_tree)
         return MapLit(*self._span(tree), tuple(zip(nodes[0::2], nodes[1::2], strict=True)))
 
     def _dot_ident(self, tree: Tree, bound: frozenset[str]) -> Node:
@@ -528,9 +534,13 @@ class _Converter:
         return tuple(found)
 
 
-# cel-python's escape pattern, but with `.` matching newlines: its own decoder drops them
-# from triple-quoted strings.
-_ESCAPE = re.compile(CEL_ESCAPES_PAT.pattern, re.DOTALL)
+# cel-python's escape pattern, completed to the CEL definition (`\?`, `` \` ``, `\X`), and
+# with `.` matching newlines: its own decoder drops them from triple-quoted strings.
+_ESCAPE = re.compile(
+    r"""\\[abfnrtv"'\\?`]|\\[0-3][0-7]{2}|\\[xX][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|.""",
+    re.DOTALL,
+)
+_PUNCTUATION_ESCAPES = {**CEL_ESCAPES, "\\?": "?", "\\`": "`"}
 
 
 def _decode_string(text: str) -> str:
@@ -545,12 +555,12 @@ def _decode_string(text: str) -> str:
         piece = match.group()
         if len(piece) == 1:
             out.append(piece)
-        elif piece[1] in "xuU":
+        elif piece[1] in "xXuU":
             out.append(chr(int(piece[2:], 16)))
         elif len(piece) == 4:
             out.append(chr(int(piece[1:], 8)))
         else:
-            out.append(CEL_ESCAPES.get(piece, piece))
+            out.append(_PUNCTUATION_ESCAPES.get(piece, piece))
     return "".join(out)
 
 
