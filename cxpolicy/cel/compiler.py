@@ -189,11 +189,13 @@ def _list(node: ListLit) -> Fn:
 
 
 def _map(node: MapLit) -> Fn:
-    keys: list[str] = []
+    keys: list[Any] = []
     for key, _ in node.entries:
-        if not (isinstance(key, Lit) and type(key.value) is str):
-            raise Unsupported("map literal with non-string keys")
+        if not (isinstance(key, Lit) and type(key.value) in (str, int, bool)):
+            raise Unsupported("map literal with computed keys")
         keys.append(key.value)
+    if {type(k) for k in keys} >= {int, bool}:
+        raise Unsupported("map literal with both int and bool keys")  # Python merges 1 and true
     values = tuple(compile_node(v) for _, v in node.entries)
     if len(set(keys)) != len(keys):
         duplicate = next(k for k in keys if keys.count(k) > 1)

@@ -25,7 +25,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError, base_functions
 
-from cxpolicy.cel import runtime
+from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError
 
 __all__ = ["Fallback", "to_python"]
@@ -123,6 +123,8 @@ def _to_runtime(value: Any) -> Any:
         return {_to_runtime(k): _to_runtime(v) for k, v in value.items()}
     if isinstance(value, CELEvalError):  # cel-python keeps a failed value in a map literal
         raise CelEvalError(_message(value))
+    if kind in runtime.OPAQUE_TYPES:  # net.IP, net.CIDR: the runtime's own values
+        return value
     raise _Foreign(kind.__name__)
 
 
@@ -236,13 +238,39 @@ _SPEC_FUNCTIONS["_cxp_int"] = _int
 
 
 def _checked_calls(tree: lark.Tree[Any]) -> lark.Tree[Any]:
-    """The tree with each `int(...)` call renamed to its checked wrapper (in place: the tree
-    is the caller's own fresh parse)."""
+    """The tree with each `int(...)` call renamed to its checked wrapper, and each namespaced
+    extension call (`math.greatest(...)`) turned into a call of the global of that dotted
+    name, which cel-python would otherwise read as a method of an unknown variable `math`.
+    In place: the tree is the caller's own fresh parse."""
     for node in tree.iter_subtrees():
         if node.data == "ident_arg" and node.children:
             token = node.children[0]
             if isinstance(token, lark.Token) and str(token) in _CHECKED_CALLS:
                 node.children[0] = token.update(value=_CHECKED_CALLS[str(token)])
+        elif node.data == "member_dot_arg":
+            namespace = _bare_name(node.children[0])
+            token = node.children[1]
+            full = f"{namespace}.{token}"
+            if str(token) == "existsOne":  # cel-go's name for cel-python's exists_one
+                assert isinstance(token, lark.Token)
+                node.children[1] = token.update(value="exists_one")
+            elif namespace in extensions.NAMESPACES and full in extensions.FUNCTIONS:
+                assert isinstance(token, lark.Token)
+                node.data = "primary"  # `primary: ident_arg`, as cel-python's parser builds it
+                call = lark.Tree("ident_arg", [token.update(value=full), *node.children[2:]], node.meta)
+                node.children = [call]
     return tree
+
+
+def _bare_name(tree: Any) -> str | None:
+    while isinstance(tree, lark.Tree) and len(tree.children) == 1 and tree.data != "ident":
+        tree = tree.children[0]
+    if isinstance(tree, lark.Tree) and tree.data == "ident":
+        return str(tree.children[0])
+    return None
+
+
+for _function in (*extensions.FUNCTIONS.values(), *extensions.METHOD_ALIASES.values()):
+    _SPEC_FUNCTIONS[_function.name] = _spec(_function.impl, lambda *args: CELEvalError("no such overload"))
 _SPEC_FUNCTIONS["_&&_"] = _logical("&&", False)
 _SPEC_FUNCTIONS["_||_"] = _logical("||", True)

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, Final
 
-from cxpolicy.cel import runtime
+from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError
 from cxpolicy.cel.runtime import no_overload
 from cxpolicy.cel.syntax import Binary, Call, Comprehension, ListLit, Lit, Node
@@ -266,6 +266,9 @@ def _member(node: Binary, compile_node: Compile) -> Fn:
 
 def call(node: Call, compile_node: Compile) -> Fn:
     name = node.function
+    function = extensions.lookup(name, node.target is not None)
+    if function is not None:
+        return _extension(function.impl, node, compile_node)
     if node.target is None:
         operand, args = compile_node(node.args[0]), node.args[1:]
     else:
@@ -287,6 +290,23 @@ def call(node: Call, compile_node: Compile) -> Fn:
         return _string_literal(name, operand, argument.value, general)
     arg = compile_node(argument)
     return lambda a: general(operand(a), arg(a))
+
+
+def _extension(impl: Callable[..., Any], node: Call, compile_node: Compile) -> Fn:
+    """An extension function over compiled operands; unrolled for up to three of them."""
+    operands = tuple(compile_node(n) for n in node.children())
+    if len(operands) == 0:
+        return lambda a: impl()
+    if len(operands) == 1:
+        (f0,) = operands
+        return lambda a: impl(f0(a))
+    if len(operands) == 2:
+        f0, f1 = operands
+        return lambda a: impl(f0(a), f1(a))
+    if len(operands) == 3:
+        f0, f1, f2 = operands
+        return lambda a: impl(f0(a), f1(a), f2(a))
+    return lambda a: impl(*[f(a) for f in operands])
 
 
 _STRING_FUNCTIONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -351,7 +371,95 @@ def _items(value: Any, macro: str) -> Any:
     raise no_overload(macro, value)
 
 
+def _pairs(value: Any, macro: str) -> Any:
+    """(index, element) of a list or (key, value) of a map, for two-variable comprehensions."""
+    kind = type(value)
+    if kind is list:
+        return enumerate(value)
+    if kind is dict:
+        return value.items()
+    raise no_overload(macro, value)
+
+
+def _two_variable(node: Comprehension, compile_node: Compile) -> Fn:
+    """cel-go's two-variable macros: all/exists/existsOne(i, v, p), transformList and
+    transformMap(k, v, [filter,] e); the same error rules as the one-variable forms."""
+    target = compile_node(node.target)
+    var = node.var
+    var2 = node.var2 or ""  # set: the caller checked
+    body = compile_node(node.args[-1])
+    macro = node.macro
+
+    if macro == "exists" or macro == "all":
+        decisive = macro == "exists"
+        neutral = not decisive
+
+        def quantifier(a: Any) -> bool:
+            scope = _Scope(a)
+            error: CelEvalError | None = None
+            for key, item in _pairs(target(a), macro):
+                scope[var] = key
+                scope[var2] = item
+                try:
+                    value = body(scope)
+                except CelEvalError as exc:
+                    error = error or exc
+                    continue
+                if value is decisive:
+                    return decisive is True
+                if value is not neutral and error is None:
+                    error = no_overload(macro, value)
+            if error is not None:
+                raise error
+            return neutral
+
+        return quantifier
+
+    if macro == "exists_one":
+
+        def exists_one(a: Any) -> bool:
+            scope = _Scope(a)
+            count = 0
+            for key, item in _pairs(target(a), "existsOne"):
+                scope[var] = key
+                scope[var2] = item
+                value = body(scope)
+                if value is True:
+                    count += 1
+                elif value is not False:
+                    raise no_overload("existsOne", value)
+            return count == 1
+
+        return exists_one
+
+    keep = compile_node(node.args[0]) if len(node.args) == 2 else None
+    as_map = macro == "transformMap"
+
+    def transform(a: Any) -> Any:
+        scope = _Scope(a)
+        out_list: list[Any] = []
+        out_map: dict[Any, Any] = {}
+        for key, item in _pairs(target(a), macro):
+            scope[var] = key
+            scope[var2] = item
+            if keep is not None:
+                wanted = keep(scope)
+                if wanted is False:
+                    continue
+                if wanted is not True:
+                    raise no_overload(macro, wanted)
+            if as_map:
+                out_map[key] = body(scope)
+            else:
+                out_list.append(body(scope))
+        return out_map if as_map else out_list
+
+    return transform
+
+
 def comprehension(node: Comprehension, compile_node: Compile) -> Fn:
+    if node.var2 is not None:
+        return _two_variable(node, compile_node)
     target = compile_node(node.target)
     var = node.var
     body = compile_node(node.args[-1])

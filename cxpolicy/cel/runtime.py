@@ -47,6 +47,7 @@ __all__ = [
     "neg",
     "no_overload",
     "regex",
+    "register_kind",
     "size",
     "starts_with",
     "str_contains",
@@ -81,7 +82,18 @@ _KIND: dict[type, int] = {
     dict: MAP,
     type(None): NULL,
 }
-_NAMES = ("bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type")
+_NAMES = ["bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type"]
+#: Value types the extensions add (`net.IP`, `net.CIDR`): equal only to themselves, unordered.
+OPAQUE_TYPES: set[type] = set()
+
+
+def register_kind(cls: type, name: str) -> None:
+    """Make an extension's value type a CEL kind of its own (for equality and messages)."""
+    if cls not in _KIND:
+        _KIND[cls] = len(_NAMES)
+        _NAMES.append(name)
+        OPAQUE_TYPES.add(cls)
+
 _NUMERIC: Final = frozenset({INT, UINT, DOUBLE})
 _SAME_KIND_ORDERED: Final = frozenset({BOOL, STRING, BYTES})
 

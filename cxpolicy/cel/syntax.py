@@ -24,7 +24,7 @@ import lark
 from celpy.celparser import CELParseError, CELParser
 from celpy.evaluation import CEL_ESCAPES, base_functions
 
-from cxpolicy.cel import runtime
+from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
 
 __all__ = [
@@ -110,10 +110,13 @@ class Call(Node):
 
 @dataclass(frozen=True, slots=True)
 class Comprehension(Node):
-    macro: str  # all, exists, exists_one, filter, map
+    macro: str  # all, exists, exists_one, filter, map, transformList, transformMap
     target: Node
     var: str
     args: tuple[Node, ...]  # the predicate or transform; map may also take a filter first
+    # The second variable of a two-variable comprehension (`m.all(k, v, ...)`): then `var`
+    # is the list index or map key and `var2` the element or value. Compiled path only.
+    var2: str | None = None
 
     def children(self) -> tuple[Node, ...]:
         return (self.target, *self.args)
@@ -204,7 +207,9 @@ _RELATIONS = {
 }
 _ADDITIONS = {"addition_add": "+", "addition_sub": "-"}
 _MULTIPLICATIONS = {"multiplication_mul": "*", "multiplication_div": "/", "multiplication_mod": "%"}
-_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2}
+_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2, "existsOne": 2}
+# cel-go's two-variable comprehensions (macros2): argument counts with two variables.
+_TWO_VARIABLE = {"all": (3,), "exists": (3,), "existsOne": (3,), "transformList": (3, 4), "transformMap": (3, 4)}
 # cel-python's own macros; kept on its evaluator with their variables bound.
 _EXTENSION_MACROS = {"reduce": 4, "min": 0}
 _METHOD_ARITY = {"contains": 1, "startsWith": 1, "endsWith": 1, "matches": 1, "size": 0}
@@ -374,11 +379,45 @@ class _Converter:
         target_tree, name_token = tree.children[:2]
         name = str(name_token)
         arg_trees = self._args(tree.children[2] if len(tree.children) == 3 else None)
-        if name in _MACROS or name in _EXTENSION_MACROS:
+        if name in _MACROS or name in _EXTENSION_MACROS or name in _TWO_VARIABLE:
             return self._macro(tree, cast(Tree, target_tree), name, arg_trees, bound)
-        target = self.convert(cast(Tree, target_tree), bound)
+        namespace = self._namespace(cast(Tree, target_tree), name, bound)
         args = tuple(self.convert(a, bound) for a in arg_trees)
+        if namespace is not None:  # `math.greatest(...)`: a global with a dotted name
+            return self._extension(tree, namespace, None, args, name_token)
+        target = self.convert(cast(Tree, target_tree), bound)
         return self._call(tree, name, target, args, name_token)
+
+    def _namespace(self, target: Tree, name: str, bound: frozenset[str]) -> str | None:
+        """`ns.name` when `target` is the bare namespace `math`, `strings`, `ip`, ..."""
+        while target.data in _PASS_THROUGH and len(target.children) == 1:
+            target = cast(Tree, target.children[0])
+        if target.data != "ident":
+            return None
+        ns = str(target.children[0])
+        full = f"{ns}.{name}"
+        if ns in extensions.NAMESPACES and ns not in bound and full in extensions.FUNCTIONS:
+            return full
+        return None
+
+    def _extension(
+        self, tree: Tree, name: str, target: Node | None, args: tuple[Node, ...], name_token: Any
+    ) -> Node:
+        function = extensions.FUNCTIONS.get(name)
+        if target is not None and name in extensions.METHOD_ALIASES:
+            function = extensions.METHOD_ALIASES[name]
+        assert function is not None
+        if function.method != (target is not None):
+            form = f"x.{name}(...)" if function.method else f"{name}(...)"
+            raise self._error(f"`{name}` is called as `{form}`", name_token)
+        low = min(function.arities)
+        if function.variadic:
+            if len(args) < low:
+                raise self._error(f"`{name}` takes at least {low} argument{'s' * (low != 1)}, not 0", tree)
+        elif len(args) not in function.arities:
+            counts = " or ".join(str(n) for n in sorted(function.arities))
+            raise self._error(f"`{name}` takes {counts} argument{'s' * (counts != '1')}, not {len(args)}", tree)
+        return Call(*self._span(tree), name, target, args)
 
     def _macro(
         self,
@@ -390,10 +429,22 @@ class _Converter:
     ) -> Node:
         target = self.convert(target_tree, bound)
         arity = _MACROS.get(name, _EXTENSION_MACROS.get(name))
+        two = _TWO_VARIABLE.get(name, ())
+        if len(arg_trees) in two:
+            names = [self._variable(a) for a in arg_trees[:2]]
+            if names[0] == names[1]:
+                raise self._error(f"`{name}` needs two different variable names", tree)
+            inner = bound | frozenset(names)
+            args = tuple(self.convert(a, inner) for a in arg_trees[2:])
+            macro = {"existsOne": "exists_one"}.get(name, name)
+            return Comprehension(*self._span(tree), macro, target, names[0], args, names[1])
         if len(arg_trees) != arity and not (name == "map" and len(arg_trees) == 3):
-            raise self._error(f"`{name}` takes {arity} arguments, not {len(arg_trees)}", tree)
+            counts = " or ".join(str(n) for n in sorted({*(() if arity is None else (arity,)), *two}))
+            raise self._error(f"`{name}` takes {counts} arguments, not {len(arg_trees)}", tree)
         if name == "min":
             return Opaque(*self._span(tree), "min()", (target,))
+        if name == "existsOne":
+            name = "exists_one"
         variables = 2 if name == "reduce" else 1
         names = [self._variable(a) for a in arg_trees[:variables]]
         inner = bound | frozenset(names)
@@ -427,6 +478,8 @@ class _Converter:
         if name == "has":
             return self._has(tree, arg_trees, bound)
         args = tuple(self.convert(a, bound) for a in arg_trees)
+        if name in extensions.FUNCTIONS:
+            return self._extension(tree, name, None, args, name_token)
         if name == "dyn":
             if len(args) != 1:
                 raise self._error(f"`dyn` takes 1 argument, not {len(args)}", tree)
@@ -448,6 +501,8 @@ class _Converter:
         args: tuple[Node, ...],
         name_token: Any,
     ) -> Node:
+        if name in extensions.FUNCTIONS or (target is not None and name in extensions.METHOD_ALIASES):
+            return self._extension(tree, name, target, args, name_token)
         if name not in _KNOWN:
             raise self._error(f"unknown function `{name}`", name_token)
         arity = (_FUNCTION_ARITY if target is None else _METHOD_ARITY).get(name)
