@@ -75,18 +75,23 @@ class Expression:
 
 
 def _require_compiled(text: str, node: syntax.Node, reason: str) -> None:
-    """Two-variable comprehensions exist only on the compiled path (cel-python 0.5 has none);
-    combined with a construct that needs cel-python, the expression cannot run at all."""
+    """Two-variable comprehensions and optionals exist only on the compiled path (cel-python
+    0.5 has neither); combined with a construct that needs cel-python, the expression cannot
+    run at all, which is better said now than on every request."""
     stack = [node]
     while stack:
         current = stack.pop()
+        what = None
         if isinstance(current, syntax.Comprehension) and current.var2 is not None:
+            what = f"a two-variable `{current.macro}`"
+        elif isinstance(current, syntax.Comprehension) and current.macro in ("optMap", "optFlatMap"):
+            what = f"`{current.macro}`"
+        elif isinstance(current, syntax.OptSelect | syntax.OptIndex | syntax.OptItem):
+            what = "optional syntax (`.?`, `[?]`)"
+        if what is not None:
             line = text.count("\n", 0, current.start) + 1
             col = current.start - (text.rfind("\n", 0, current.start) + 1) + 1
-            message = (
-                f"a two-variable `{current.macro}` cannot be combined with {reason}: "
-                "cel-python, which runs that, has no two-variable comprehensions"
-            )
+            message = f"{what} cannot be combined with {reason}: cel-python, which runs that, has no such form"
             raise CelSyntaxError(message, line, col)
         stack.extend(current.children())
 

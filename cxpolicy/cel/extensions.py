@@ -575,6 +575,45 @@ def _family(value: Any) -> int:
     return 4 if _ip_value(value, "family").address.version == 4 else 6
 
 
+# ----------------------------------------------------------------------------------- optionals
+
+OptionalValue = runtime.OptionalValue
+
+
+def _zero(value: Any) -> bool:
+    kind = type(value)
+    if value is None or value is False:
+        return True
+    if kind is int or kind is float or kind is Uint:
+        return bool(value == 0)
+    if kind is str or kind is bytes or kind is list or kind is dict:
+        return len(value) == 0
+    return False
+
+
+def _opt(value: Any, name: str) -> runtime.OptionalValue:
+    if type(value) is OptionalValue:
+        return value
+    raise no_overload(name, value)
+
+
+def _opt_value(value: Any) -> Any:
+    optional = _opt(value, "value")
+    if not optional.has:
+        raise CelEvalError("optional.none() dereference")
+    return optional.value
+
+
+def _or(value: Any, other: Any) -> Any:
+    optional = _opt(value, "or")
+    return optional if optional.has else _opt(other, "or")
+
+
+def _or_value(value: Any, default: Any) -> Any:
+    optional = _opt(value, "orValue")
+    return optional.value if optional.has else default
+
+
 # --------------------------------------------------------------------------------------- table
 
 
@@ -633,6 +672,13 @@ _TABLE = (
     _method("containsCIDR", _contains_cidr, 1, receiver="cidr"),
     _method("masked", _masked, 0, receiver="cidr"),
     _method("prefixLength", _prefix_length, 0, receiver="cidr"),
+    _global("optional.of", lambda v: OptionalValue(True, v), 1),
+    _global("optional.ofNonZeroValue", lambda v: runtime.NONE if _zero(v) else OptionalValue(True, v), 1),
+    _global("optional.none", lambda: runtime.NONE, 0),
+    _method("hasValue", lambda v: _opt(v, "hasValue").has, 0, receiver="optional"),
+    _method("value", _opt_value, 0, receiver="optional"),
+    _method("or", _or, 1, receiver="optional"),
+    _method("orValue", _or_value, 1, receiver="optional"),
 )
 
 #: Every extension function by the name an author writes ("charAt", "math.greatest").

@@ -457,9 +457,36 @@ def _two_variable(node: Comprehension, compile_node: Compile) -> Fn:
     return transform
 
 
+def _optional_map(node: Comprehension, compile_node: Compile) -> Fn:
+    """`o.optMap(x, e)`: none stays none, else optional.of(e); `optFlatMap` wants e optional."""
+    target = compile_node(node.target)
+    var = node.var
+    body = compile_node(node.args[-1])
+    flat = node.macro == "optFlatMap"
+
+    def optional_map(a: Any) -> Any:
+        value = target(a)
+        if type(value) is not runtime.OptionalValue:
+            raise no_overload(node.macro, value)
+        if not value.has:
+            return runtime.NONE
+        scope = _Scope(a)
+        scope[var] = value.value
+        result = body(scope)
+        if not flat:
+            return runtime.OptionalValue(True, result)
+        if type(result) is not runtime.OptionalValue:
+            raise no_overload(node.macro, result)
+        return result
+
+    return optional_map
+
+
 def comprehension(node: Comprehension, compile_node: Compile) -> Fn:
     if node.var2 is not None:
         return _two_variable(node, compile_node)
+    if node.macro in ("optMap", "optFlatMap"):
+        return _optional_map(node, compile_node)
     target = compile_node(node.target)
     var = node.var
     body = compile_node(node.args[-1])

@@ -28,7 +28,9 @@ from cxpolicy.cel.errors import CelEvalError
 __all__ = [
     "INT_MAX",
     "INT_MIN",
+    "NONE",
     "UINT_MAX",
+    "OptionalValue",
     "Uint",
     "add",
     "as_doubles",
@@ -46,6 +48,8 @@ __all__ = [
     "mul",
     "neg",
     "no_overload",
+    "optional_index",
+    "optional_select",
     "regex",
     "register_kind",
     "size",
@@ -87,6 +91,33 @@ _NAMES = ["bool", "int", "uint", "double", "string", "bytes", "list", "map", "nu
 OPAQUE_TYPES: set[type] = set()
 
 
+class OptionalValue:
+    """A CEL `optional_type` value (cel-go's optionals): `optional.of(x)` or `optional.none()`.
+
+    Produced only by the optional syntax (`a.?b`, `a[?k]`) and the `optional.*` functions;
+    selecting or indexing an optional yields an optional, as cel-go chains them."""
+
+    __slots__ = ("has", "value")
+
+    def __init__(self, has: bool, value: Any = None) -> None:
+        self.has = has
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OptionalValue):
+            return NotImplemented
+        return self.has == other.has and (not self.has or equals(self.value, other.value))
+
+    def __hash__(self) -> int:
+        return hash(self.has)
+
+    def __repr__(self) -> str:
+        return f"optional.of({self.value!r})" if self.has else "optional.none()"
+
+
+NONE: Final = OptionalValue(False)
+
+
 def register_kind(cls: type, name: str) -> None:
     """Make an extension's value type a CEL kind of its own (for equality and messages)."""
     if cls not in _KIND:
@@ -95,6 +126,7 @@ def register_kind(cls: type, name: str) -> None:
         OPAQUE_TYPES.add(cls)
 
 _NUMERIC: Final = frozenset({INT, UINT, DOUBLE})
+
 _SAME_KIND_ORDERED: Final = frozenset({BOOL, STRING, BYTES})
 
 
@@ -362,7 +394,39 @@ def index(container: Any, key: Any) -> Any:
             if 0 <= key < len(container):
                 return container[key]
             raise CelEvalError(f"index {key} out of range for a list of size {len(container)}")
+    if tc is OptionalValue:  # `optional.of(xs)[0]` is `xs[?0]`
+        return optional_index(container, key)
     raise no_overload("[]", container, key)
+
+
+def optional_index(container: Any, key: Any) -> OptionalValue:
+    """`container[?key]`: an optional of the entry, none when it is absent."""
+    if type(container) is OptionalValue:
+        if not container.has:
+            return NONE
+        container = container.value
+    tc = type(container)
+    if tc is dict:
+        found = _map_key(container, key)
+        return NONE if found is _ABSENT else OptionalValue(True, container[found])
+    if tc is list:
+        tk = type(key)
+        if tk is float and key.is_integer():
+            key, tk = int(key), int
+        if tk is int or tk is Uint:
+            return OptionalValue(True, container[key]) if 0 <= key < len(container) else NONE
+    raise no_overload("[?]", container, key)
+
+
+def optional_select(container: Any, field: str) -> OptionalValue:
+    """`container.?field`: an optional of the map entry, none when it is absent."""
+    if type(container) is OptionalValue:
+        if not container.has:
+            return NONE
+        container = container.value
+    if type(container) is dict:
+        return OptionalValue(True, container[field]) if field in container else NONE
+    raise CelEvalError(f"{type_name(container)} has no field '{field}'")
 
 
 def size(value: Any) -> int:
@@ -417,3 +481,6 @@ def matches(text: Any, pattern: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+register_kind(OptionalValue, "optional_type")

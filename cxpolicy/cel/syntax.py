@@ -41,6 +41,9 @@ __all__ = [
     "MapLit",
     "Node",
     "Opaque",
+    "OptIndex",
+    "OptItem",
+    "OptSelect",
     "Or",
     "Select",
     "Unary",
@@ -186,6 +189,38 @@ class MapLit(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class OptSelect(Node):
+    """`operand.?field`: an optional of the entry (cel-go's optional syntax)."""
+
+    operand: Node
+    field: str
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class OptIndex(Node):
+    """`operand[?key]`: an optional of the entry or element."""
+
+    operand: Node
+    key: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class OptItem(Node):
+    """`?expr` as a list element or map key: included only when the optional has a value."""
+
+    expr: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.expr,)
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque(Node):
     """A construct left to cel-python; `reason` says which, for `repr` and debugging."""
 
@@ -207,7 +242,7 @@ _RELATIONS = {
 }
 _ADDITIONS = {"addition_add": "+", "addition_sub": "-"}
 _MULTIPLICATIONS = {"multiplication_mul": "*", "multiplication_div": "/", "multiplication_mod": "%"}
-_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2, "existsOne": 2}
+_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2, "existsOne": 2, "optMap": 2, "optFlatMap": 2}
 # cel-go's two-variable comprehensions (macros2): argument counts with two variables.
 _TWO_VARIABLE = {"all": (3,), "exists": (3,), "existsOne": (3,), "transformList": (3, 4), "transformMap": (3, 4)}
 # cel-python's own macros; kept on its evaluator with their variables bound.
@@ -222,6 +257,50 @@ _BUILTIN_NAMES = frozenset(base_functions) | {"google"}
 Tree = lark.Tree[Any]
 
 _PARSER: CELParser | None = None
+_OPTIONAL_PARSER: lark.Lark | None = None
+
+
+def _optional_parser() -> lark.Lark:
+    """cel-python's grammar plus cel-go's optional syntax: `a.?b`, `a[?k]`, `[?x]`, `{?k: v}`.
+
+    cel-python 0.5 has no optional syntax, so its evaluator cannot run these trees: the
+    parser is tried only when cel-python's own fails on a text with a `?`, and whatever it
+    accepts runs on the compiled path or is refused (see `expression._require_compiled`).
+    """
+    global _OPTIONAL_PARSER
+    if _OPTIONAL_PARSER is None:
+        from importlib.resources import files
+
+        grammar = files("celpy").joinpath("cel.lark").read_text()
+        replacements = {
+            "member         : member_dot | member_dot_arg | member_index | member_object | primary": (
+                "member         : member_dot | member_dot_arg | member_index | member_object | primary"
+                " | member_dot_opt | member_index_opt\n"
+                'member_dot_opt : member "." "?" IDENT\n'
+                'member_index_opt : member "[" "?" expr "]"'
+            ),
+            'exprlist       : expr ("," expr)*': (
+                'exprlist       : optexpr ("," optexpr)*\n?optexpr : expr | opt_expr\nopt_expr : "?" expr'
+            ),
+            'mapinits       : expr ":" expr ("," expr ":" expr)*': (
+                'mapinits       : optexpr ":" expr ("," optexpr ":" expr)*'
+            ),
+        }
+        for old, new in replacements.items():
+            if old not in grammar:  # pragma: no cover - a cel-python upgrade changed its grammar
+                raise RuntimeError(f"cel-python's grammar changed: cannot add optional syntax at {old!r}")
+            grammar = grammar.replace(old, new)
+        _OPTIONAL_PARSER = lark.Lark(
+            grammar,
+            parser="lalr",
+            start="expr",
+            g_regex_flags=re.M,
+            lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+            propagate_positions=True,
+            maybe_placeholders=False,
+            priority="invert",
+        )
+    return _OPTIONAL_PARSER
 
 
 def parse(text: str) -> tuple[Tree, Node]:
@@ -233,16 +312,49 @@ def parse(text: str) -> tuple[Tree, Node]:
     _check_string_literals(text)
     if _PARSER is None:
         _PARSER = CELParser()
+    tree: Tree | None
     try:
         tree = _PARSER.parse(text)
     except CELParseError as exc:
-        raise _syntax_error(text, exc) from None
+        tree = _parse_optional(text)
+        if tree is None:
+            raise _syntax_error(text, exc) from None
     except RecursionError:
         raise CelSyntaxError("expression is nested too deeply") from None
     try:
-        return tree, _Converter(text).convert(tree, frozenset())
+        node = _Converter(text).convert(tree, frozenset())
     except RecursionError:
         raise CelSyntaxError("expression is nested too deeply") from None
+    _check_optional_items(text, node)
+    return tree, node
+
+
+def _parse_optional(text: str) -> Tree | None:
+    """The tree of a text that uses optional syntax, or None (cel-python's error stands)."""
+    if "?" not in text:
+        return None
+    try:
+        return _optional_parser().parse(text)
+    except (lark.exceptions.LarkError, RecursionError):
+        return None
+
+
+def _check_optional_items(text: str, root: Node) -> None:
+    """`?x` marks an entry of a list or map literal only (not a call argument or map value)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        allowed: tuple[Node, ...] = ()
+        if isinstance(node, ListLit):
+            allowed = node.items
+        elif isinstance(node, MapLit):
+            allowed = tuple(key for key, _ in node.entries)
+        for child in node.children():
+            if isinstance(child, OptItem) and not any(child is a for a in allowed):
+                line = text.count("\n", 0, child.start) + 1
+                col = child.start - (text.rfind("\n", 0, child.start) + 1) + 1
+                raise CelSyntaxError("`?` marks an optional list element or map key only", line, col)
+            stack.append(child)
 
 
 def _check_string_literals(text: str) -> None:
@@ -371,6 +483,17 @@ class _Converter:
     def _member_index(self, tree: Tree, bound: frozenset[str]) -> Node:
         operand, key = (self.convert(cast(Tree, c), bound) for c in tree.children)
         return Index(*self._span(tree), operand, key)
+
+    def _member_dot_opt(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, name = tree.children
+        return OptSelect(*self._span(tree), self.convert(cast(Tree, operand), bound), str(name))
+
+    def _member_index_opt(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, key = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return OptIndex(*self._span(tree), operand, key)
+
+    def _opt_expr(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return OptItem(*self._span(tree), self.convert(cast(Tree, tree.children[0]), bound))
 
     def _member_object(self, tree: Tree, bound: frozenset[str]) -> Node:
         return Opaque(*self._span(tree), "message construction", self._all(tree, bound))
@@ -555,7 +678,8 @@ class _Converter:
     def _map_lit(self, tree: Tree, bound: frozenset[str]) -> Node:
         parts = self._args(tree.children[0] if tree.children else None)
         nodes = [self.convert(p, bound) for p in parts]
-        for key, key_tree in zip(nodes[0::2], parts[0::2], strict=True):
+        for entry_key, key_tree in zip(nodes[0::2], parts[0::2], strict=True):
+            key = entry_key.expr if isinstance(entry_key, OptItem) else entry_key
             if isinstance(key, Lit) and (key.value is None or type(key.value) is float):
                 kind = "null" if key.value is None else "double"
                 raise self._error(f"a map key must be a string, int, uint or bool, not {kind}", key_tree)

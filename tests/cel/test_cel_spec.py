@@ -24,6 +24,11 @@ FLOORS: dict[str, tuple[int, int]] = {
     "macros": (44, 44),
     "parse": (112, 112),
     "string": (47, 47),
+    "string_ext": (205, 201),
+    "math_ext": (174, 174),
+    "optionals": (59, 54),
+    "macros2": (46, 46),
+    "network_ext": (69, 66),
 }
 
 RESULTS = cel_spec.run_all()
@@ -43,6 +48,12 @@ def test_core_share_meets_target() -> None:
     run = sum(RESULTS[n].run for n in cel_spec.CORE_FILES)
     passed = sum(RESULTS[n].passed for n in cel_spec.CORE_FILES)
     assert passed >= 0.99 * run
+
+
+def test_extension_share_meets_target() -> None:
+    run = sum(RESULTS[n].run for n in cel_spec.EXTENSION_FILES)
+    passed = sum(RESULTS[n].passed for n in cel_spec.EXTENSION_FILES)
+    assert passed >= 0.90 * run
 
 
 def test_every_vendored_file_is_counted_or_listed_as_skipped() -> None:
