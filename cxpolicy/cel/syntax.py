@@ -402,15 +402,62 @@ def _syntax_error(text: str, exc: CELParseError) -> CelSyntaxError:
     cause = exc.__context__
     line = exc.line or 1
     col = exc.column or 1
+    offset = _offset(text, line, col)
     if isinstance(cause, lark.exceptions.UnexpectedCharacters):
-        return CelSyntaxError(f"unexpected character {cause.char!r}", line, col)
+        return CelSyntaxError(f"unexpected character {cause.char!r}", line, col, _slip_hint(text, offset, cause.char))
     if isinstance(cause, lark.exceptions.UnexpectedToken):
         token = cause.token
         if token.type == "$END":
             lines = text.splitlines() or [""]
-            return CelSyntaxError("unexpected end of expression", len(lines), len(lines[-1]) + 1)
-        return CelSyntaxError(f"unexpected `{token}`", line, col)
+            hint = _unclosed_hint(text)
+            return CelSyntaxError("unexpected end of expression", len(lines), len(lines[-1]) + 1, hint)
+        return CelSyntaxError(f"unexpected `{token}`", line, col, _slip_hint(text, offset, str(token)))
     return CelSyntaxError(str(exc).splitlines()[0] if str(exc) else "invalid CEL", line, col)
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    return starts[min(line, len(starts)) - 1] + col - 1
+
+
+#: Words from other languages that CEL spells as operators.
+_WORD_OPERATORS = {"and": "&&", "or": "||", "AND": "&&", "OR": "||"}
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def _slip_hint(text: str, offset: int, found: str) -> str | None:
+    """The fix for a slip authors make coming from SQL, Python or spreadsheets, or None."""
+    if found == "=":
+        return "compare with `==`: a single `=` is not a CEL operator"
+    if found in _WORD_OPERATORS:
+        return f"CEL writes `{found}` as `{_WORD_OPERATORS[found]}`"
+    before = text[:offset].rstrip()
+    if re.search(r"(?:^|[^\w.])not$", before):
+        return "CEL writes `not` as `!`: `!x`, or `!(a && b)`"
+    if found == ",":
+        for match in _THOUSANDS.finditer(text):
+            if match.start() < offset < match.end():
+                plain = match.group().replace(",", "")
+                return f"CEL numbers have no thousands separators: write `{plain}`"
+    return None
+
+
+def _unclosed_hint(text: str) -> str | None:
+    """Which bracket is still open at the end, so the author closes the right one."""
+    stack: list[str] = []
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    for c in _without_strings(text):
+        if c in pairs:
+            stack.append(c)
+        elif c in pairs.values() and stack and pairs[stack[-1]] == c:
+            stack.pop()
+    if stack:
+        return f"a `{stack[-1]}` is still open: close it with `{pairs[stack[-1]]}`"
+    return None
+
+
+def _without_strings(text: str) -> str:
+    return re.sub(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'", "", text)
 
 
 class _Converter:
@@ -627,7 +674,9 @@ class _Converter:
         if name in extensions.FUNCTIONS or (target is not None and name in extensions.METHOD_ALIASES):
             return self._extension(tree, name, target, args, name_token)
         if name not in _KNOWN:
-            raise self._error(f"unknown function `{name}`", name_token)
+            error = self._error(f"unknown function `{name}`", name_token)
+            error.hint = _function_hint(name, target is not None)
+            raise error
         arity = (_FUNCTION_ARITY if target is None else _METHOD_ARITY).get(name)
         if arity is None:
             parts = args if target is None else (target, *args)
@@ -711,6 +760,21 @@ class _Converter:
             else:
                 found.append(self.convert(child, bound))
         return tuple(found)
+
+
+def _function_hint(name: str, method: bool) -> str | None:
+    import difflib
+
+    names = sorted(
+        {n for n in _KNOWN if n[0].isalpha()}
+        | {f.name for f in extensions.FUNCTIONS.values() if f.method == method}
+        | (set(_MACROS) if method else set())
+    )
+    guess = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not guess:
+        lowered = {n.lower(): n for n in names}
+        guess = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f"did you mean `{guess[0]}`?" if guess else None
 
 
 # cel-python's escape pattern, completed to the CEL definition (`\?`, `` \` ``, `\X`), and

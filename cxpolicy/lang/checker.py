@@ -388,6 +388,7 @@ def _check_rule(
                     Severity.ERROR,
                     f"`{cond.kind}` condition is not valid CEL: {exc.message}",
                     Span(cond.span.file, line, max(1, col), line, max(1, col) + 1),
+                    exc.hint,
                 )
             )
             continue
