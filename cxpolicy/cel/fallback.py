@@ -47,7 +47,12 @@ class Fallback:
     __slots__ = ("_roots", "_runner")
 
     def __init__(self, tree: lark.Tree[Any], roots: Iterable[str]) -> None:
-        self._runner = _environment().program(_checked_calls(tree), functions=_SPEC_FUNCTIONS)
+        tree = _checked_calls(tree)
+        # Only the functions this expression calls: cel-python re-registers every function it
+        # is given on each evaluation, so the extensions would tax every fallback condition.
+        called = {str(n.children[i]) for n in tree.iter_subtrees() for i in _NAME_CHILD.get(n.data, ())}
+        functions = {k: v for k, v in _SPEC_FUNCTIONS.items() if k in _ALWAYS or k in called}
+        self._runner = _environment().program(tree, functions=functions)
         # Only the request fields the expression names are converted to CEL values.
         self._roots = tuple(sorted(set(roots)))
 
@@ -270,7 +275,14 @@ def _bare_name(tree: Any) -> str | None:
     return None
 
 
-for _function in (*extensions.FUNCTIONS.values(), *extensions.METHOD_ALIASES.values()):
-    _SPEC_FUNCTIONS[_function.name] = _spec(_function.impl, lambda *args: CELEvalError("no such overload"))
 _SPEC_FUNCTIONS["_&&_"] = _logical("&&", False)
 _SPEC_FUNCTIONS["_||_"] = _logical("||", True)
+
+#: Where a call's function name sits among a tree node's children.
+_NAME_CHILD = {"ident_arg": (0,), "member_dot_arg": (1,)}
+#: The overrides every expression may reach through an operator, `size` and string tests.
+_ALWAYS = frozenset(_SPEC_FUNCTIONS)
+
+for _function in (*extensions.FUNCTIONS.values(), *extensions.METHOD_ALIASES.values()):
+    _SPEC_FUNCTIONS[_function.name] = _spec(_function.impl, lambda *args: CELEvalError("no such overload"))
+
