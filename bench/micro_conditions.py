@@ -81,11 +81,11 @@ def table() -> None:
     print(f"{'expression':72} {'compiled':>10} {'cel-python':>12}")
     for expr, peer in TABLE:
         compiled = compile_expression(expr)
-        ours = _time(lambda: compiled(REQUEST))
+        ours = _time(lambda c=compiled: c(REQUEST))
         theirs = "n/a"
         if peer is not None:
             run = _celpy(peer)
-            theirs = f"{_time(lambda: run(REQUEST)):9.1f} µs"
+            theirs = f"{_time(lambda r=run: r(REQUEST)):9.1f} µs"
         path = "" if compiled.compiled else " (fallback)"
         print(f"{expr:72} {ours:7.2f} µs {theirs:>12}{path}")
 
@@ -110,8 +110,8 @@ def sweep() -> None:
                 continue  # only cases both evaluate, to the same value, are comparable
             compiled = compile_expression(case["expr"])
             run = _celpy(case["expr"])
-            t_ours = _time(lambda: compiled.evaluate(bindings), 0.002, 3)
-            t_theirs = _time(lambda: run(bindings), 0.002, 3)
+            t_ours = _time(lambda c=compiled, b=bindings: c.evaluate(b), 0.002, 3)
+            t_theirs = _time(lambda r=run, b=bindings: r(b), 0.002, 3)
             tally = counts[compiled.compiled]
             tally[0] += 1
             ratio = t_ours / t_theirs
@@ -123,7 +123,8 @@ def sweep() -> None:
     for is_compiled, label in ((True, "compiled"), (False, "fallback")):
         compared, slower = counts[is_compiled]
         ratio, line = worst[is_compiled]
-        print(f"\ncel-spec sweep, {label}: {compared} cases both engines evaluate alike; slower than cel-python on {slower}")
+        print(f"\ncel-spec sweep, {label}: {compared} cases both engines evaluate alike;", end=" ")
+        print(f"slower than cel-python on {slower}")
         print(f"  worst ratio cxpolicy/cel-python: {ratio:.3f}  {line}")
 
 
