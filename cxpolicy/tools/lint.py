@@ -407,13 +407,14 @@ def _function_types(cond: CheckedCondition, node: cel.Call, vocab: Vocabulary) -
     function = extensions.lookup(node.function, node.target is not None)
     if function is None:
         return
+    checks: list[tuple[cel.Node, str | None]]
     if node.target is not None:
         checks = [(node.target, function.receiver)] if function.receiver in _ACCEPTS else []
     else:
         checks = [(arg, _ARGUMENT_KIND.get(function.name)) for arg in node.args]
     for arg, kind in checks:
         found = cel.field_path(arg)
-        if kind is None or found is None or found[0].bound:
+        if kind is None or kind not in _ACCEPTS or found is None or found[0].bound:
             continue
         path = ".".join((found[0].name, *found[1]))
         declared = _declared_type(path, vocab)
