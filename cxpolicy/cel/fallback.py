@@ -50,8 +50,11 @@ class Fallback:
         tree = _checked_calls(tree)
         # Only the functions this expression calls: cel-python re-registers every function it
         # is given on each evaluation, so the extensions would tax every fallback condition.
-        called = {str(n.children[i]) for n in tree.iter_subtrees() for i in _NAME_CHILD.get(n.data, ())}
-        functions = {k: v for k, v in _SPEC_FUNCTIONS.items() if k in _ALWAYS or k in called}
+        called: set[str] = set()
+        for node in tree.iter_subtrees():
+            called.update(_OPERATOR_OF.get(node.data, ()))
+            called.update(str(node.children[i]) for i in _NAME_CHILD.get(node.data, ()))
+        functions = {k: v for k, v in _SPEC_FUNCTIONS.items() if k in called}
         self._runner = _environment().program(tree, functions=functions)
         # Only the request fields the expression names are converted to CEL values.
         self._roots = tuple(sorted(set(roots)))
@@ -280,8 +283,25 @@ _SPEC_FUNCTIONS["_||_"] = _logical("||", True)
 
 #: Where a call's function name sits among a tree node's children.
 _NAME_CHILD = {"ident_arg": (0,), "member_dot_arg": (1,)}
-#: The overrides every expression may reach through an operator, `size` and string tests.
-_ALWAYS = frozenset(_SPEC_FUNCTIONS)
+#: The operator function each kind of tree node calls.
+_OPERATOR_OF = {
+    "relation_lt": ("_<_",),
+    "relation_le": ("_<=_",),
+    "relation_gt": ("_>_",),
+    "relation_ge": ("_>=_",),
+    "relation_eq": ("_==_",),
+    "relation_ne": ("_!=_",),
+    "relation_in": ("_in_",),
+    "addition_add": ("_+_",),
+    "addition_sub": ("_-_",),
+    "multiplication_mul": ("_*_",),
+    "multiplication_div": ("_/_",),
+    "multiplication_mod": ("_%_",),
+    "unary_neg": ("-_",),
+    "member_index": ("_[_]",),
+    "conditionaland": ("_&&_",),
+    "conditionalor": ("_||_",),
+}
 
 for _function in (*extensions.FUNCTIONS.values(), *extensions.METHOD_ALIASES.values()):
     _SPEC_FUNCTIONS[_function.name] = _spec(_function.impl, lambda *args: CELEvalError("no such overload"))
