@@ -170,7 +170,9 @@ def join(items: Any, *separator: Any) -> str:
     for item in items:
         if type(item) is not str:
             raise no_overload("join", items, *separator)
-    return _bounded(sep.join(items))
+    if sum(map(len, items)) + len(sep) * max(0, len(items) - 1) > MAX_STRING_CHARS:  # before building it
+        raise CelEvalError(f"string result longer than {MAX_STRING_CHARS} characters")
+    return sep.join(items)
 
 
 def reverse(text: Any) -> str:
@@ -284,7 +286,7 @@ def format_(text: Any, args: Any) -> str:
     if type(args) is not list:
         raise no_overload("format", text, args)
     out: list[str] = []
-    i = n = 0
+    i = n = size = 0
     while i < len(s):
         c = s[i]
         if c != "%":
@@ -301,16 +303,20 @@ def format_(text: Any, args: Any) -> str:
             j = i + 1
             while j < len(s) and s[j].isdigit():
                 j += 1
+            if j - i - 1 > 2:  # `%.1000000000f` would build a gigabyte of digits
+                raise CelEvalError("format: precision above 99")
             precision = int(s[i + 1 : j] or "0")
             i = j
         if i >= len(s):
             raise CelEvalError("format: a % at the end of the format string")
         if n >= len(args):
             raise CelEvalError(f"format: {len(args)} arguments for more format verbs")
-        out.append(_format_one(s[i], precision, args[n]))
+        piece = _format_one(s[i], precision, args[n])
+        out.append(piece)
         n += 1
         i += 1
-        if sum(map(len, out)) > MAX_STRING_CHARS:
+        size += len(piece)
+        if size + len(s) > MAX_STRING_CHARS:
             raise CelEvalError(f"string result longer than {MAX_STRING_CHARS} characters")
     return "".join(out)
 

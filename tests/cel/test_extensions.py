@@ -98,6 +98,14 @@ def test_string_results_are_bounded() -> None:
     assert value("payload.text.replace('a', 'bb', 3).size()", activation) == 2003
 
 
+def test_format_and_join_refuse_huge_results_before_building_them() -> None:
+    assert isinstance(value("'%.1000000000f'.format([1.5])"), CelEvalError)
+    assert value("'%.2f'.format([1.5])") == "1.50"
+    activation = {"actor": {"roles": ["a"] * 1000}, "payload": {"text": "x" * 5000}}
+    joined = value("actor.roles.join(payload.text)", activation)
+    assert isinstance(joined, CelEvalError) and "longer than" in joined.message
+
+
 def test_shifts_do_not_build_huge_integers() -> None:
     assert value("math.bitShiftLeft(1, 9223372036854775807)") == 0
 
