@@ -49,6 +49,7 @@ __all__ = [
     "Unary",
     "field_path",
     "parse",
+    "read_path",
 ]
 
 
@@ -820,6 +821,26 @@ _PASS_THROUGH = frozenset(
         "primary",
     }
 )
+
+
+def read_path(node: Node) -> tuple[Ident, tuple[str, ...]] | None:
+    """Like `field_path`, but through optional steps too (`context.?limits.daily`): the path
+    an expression reads, for `fields` and `render`, where absence is not an error. The
+    compiler keeps `field_path`, whose steps must all be present."""
+    keys: list[str] = []
+    while True:
+        if isinstance(node, Select | OptSelect):
+            keys.append(node.field)
+            node = node.operand
+        elif isinstance(node, Index | OptIndex) and isinstance(node.key, Lit) and type(node.key.value) is str:
+            keys.append(node.key.value)
+            node = node.operand
+        else:
+            break
+    if isinstance(node, Ident):
+        keys.reverse()
+        return node, tuple(keys)
+    return None
 
 
 def field_path(node: Node) -> tuple[Ident, tuple[str, ...]] | None:

@@ -187,3 +187,11 @@ def test_a_failing_extension_fails_safe_in_decide(compile_policy: Callable[..., 
     assert decision.effect is Effect.ESCALATE
     assert decision.errors and decision.errors[0].kind == "condition"
     assert policy.decide(base_request(context={"note": "ab"})).effect is Effect.ALLOW
+
+
+def test_fields_and_render_follow_optional_steps() -> None:
+    """`context.?limits.weekly` reads context.limits.weekly: lint (CXP610) and traces need it."""
+    expr = compile_expression("context.?limits.?weekly.orValue(0) < context.amount")
+    assert expr.fields == frozenset({"context.limits.weekly", "context.amount"})
+    assert expr.render(REQUEST) == "90000.orValue(0) < 12000"
+    assert expr.render({"context": {"amount": 1}}) == "<missing context.limits>.orValue(0) < 1"
