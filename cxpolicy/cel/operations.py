@@ -293,7 +293,23 @@ def call(node: Call, compile_node: Compile) -> Fn:
 
 
 def _extension(impl: Callable[..., Any], node: Call, compile_node: Compile) -> Fn:
-    """An extension function over compiled operands; unrolled for up to three of them."""
+    """An extension function over compiled operands; unrolled for up to three of them.
+
+    With only literal operands (`cidr("10.0.0.0/8")`) the call runs once, now: every
+    extension is a pure function, and parsing a constant network on each request is waste.
+    """
+    if all(isinstance(n, Lit) for n in node.children()):
+        try:
+            constant = impl(*[n.value for n in node.children() if isinstance(n, Lit)])
+        except CelEvalError as exc:
+            message = exc.message
+
+            def failing(a: Any) -> Any:
+                raise CelEvalError(message)  # a fresh one: a re-raised instance grows its traceback
+
+            return failing
+        if type(constant) is not list and type(constant) is not dict:  # callers may keep those
+            return lambda a: constant
     operands = tuple(compile_node(n) for n in node.children())
     if len(operands) == 0:
         return lambda a: impl()

@@ -195,3 +195,11 @@ def test_fields_and_render_follow_optional_steps() -> None:
     assert expr.fields == frozenset({"context.limits.weekly", "context.amount"})
     assert expr.render(REQUEST) == "90000.orValue(0) < 12000"
     assert expr.render({"context": {"amount": 1}}) == "<missing context.limits>.orValue(0) < 1"
+
+
+def test_constant_extension_calls_are_folded_but_still_fail_per_request() -> None:
+    expr = compile_expression("ip('not an ip') == ip(context.ip)")
+    first, second = expr.evaluate(REQUEST), expr.evaluate(REQUEST)
+    assert isinstance(first, CelEvalError) and isinstance(second, CelEvalError) and first is not second
+    assert value("false && ip('not an ip') == ip(context.ip)") is False
+    assert value("[1, 2].join() == ''") is not True  # a list of ints is refused, constant or not
