@@ -128,12 +128,15 @@ def test_results_are_fresh_values() -> None:
         ("a # b", 1, 3, "unexpected character '#'"),
         ("a &&\n  b ||\n  c c", 3, 5, "unexpected `c`"),
         ("", 1, 1, "unexpected end of expression"),
-        ("lowerAscii(x)", 1, 1, "unknown function `lowerAscii`"),
+        ("lowerAscii(x)", 1, 1, "`lowerAscii` is called as `x.lowerAscii(...)`"),
+        ("x.lowerAscii(1)", 1, 1, "`lowerAscii` takes 0 arguments, not 1"),
+        ("math.greatest()", 1, 1, "`math.greatest` takes at least 1 argument"),
+        ("x.upperCase()", 1, 3, "unknown function `upperCase`"),
         ("x.frobnicate()", 1, 3, "unknown function `frobnicate`"),
         ("has(x)", 1, 1, "`has` takes one field selection"),
         ("has(x[0])", 1, 1, "`has` takes one field selection"),
         ("xs.exists(x.y, true)", 1, 11, "a macro variable must be a simple name"),
-        ("xs.all(x)", 1, 1, "`all` takes 2 arguments, not 1"),
+        ("xs.all(x)", 1, 1, "`all` takes 2 or 3 arguments, not 1"),
         ('"abc".contains()', 1, 1, "`contains` takes 1 arguments, not 0"),
         ("size(a, b)", 1, 1, "`size` takes 1 arguments, not 2"),
         ("9223372036854775808 > 1", 1, 1, "outside the int64 range"),
@@ -178,7 +181,8 @@ def test_the_most_negative_int_is_a_valid_literal() -> None:
         ("actor.roles[2]", ERROR),
         ("actor.roles[-1]", ERROR),  # D9: no negative positions
         ("actor.roles[true]", ERROR),  # D9: a bool is not a position
-        ("actor.roles[1.0]", ERROR),
+        ("actor.roles[1.0]", "supervisor"),  # cel-spec: a double with an int value is a position
+        ("actor.roles[0.5]", ERROR),
         ("customer.region[0]", ERROR),  # D9: strings are not indexable
         ("context[1]", ERROR),
     ],
@@ -248,7 +252,9 @@ def test_literals(text: str, expected: Any) -> None:
         ("context.price < 499", False),
         ("1 == 1.0", True),  # D1
         ("1.0 != 1", False),  # D1
-        ("9007199254740993 == 9007199254740992.0", False),  # exact, not via float
+        ("9007199254740993 == 9007199254740992.0", True),  # cel-spec: an int meets a double as a double
+        ("9007199254740993 == 9007199254740992", False),  # int with int stays exact
+        ("9007199254740993 > 9007199254740992.0", False),
         ("2 < 2.5 && 2.5 < 3", True),
         ("true == 1", False),  # D2: bool is not a number
         ("1 == true", False),  # D2

@@ -23,7 +23,7 @@ from typing import Any
 
 from cxpolicy.cel import operations, runtime
 from cxpolicy.cel.errors import CelEvalError
-from cxpolicy.cel.runtime import no_overload
+from cxpolicy.cel.runtime import OptionalValue, no_overload
 from cxpolicy.cel.syntax import (
     And,
     Binary,
@@ -37,6 +37,9 @@ from cxpolicy.cel.syntax import (
     Lit,
     MapLit,
     Node,
+    OptIndex,
+    OptItem,
+    OptSelect,
     Or,
     Select,
     Unary,
@@ -143,6 +146,8 @@ def _select(node: Select) -> Fn:
                 return value[field]
             except KeyError:
                 raise CelEvalError(f"missing field {field}") from None
+        if type(value) is OptionalValue:  # `optional.of(m).f` chains as `m.?f`
+            return runtime.optional_select(value, field)
         raise CelEvalError(f"{runtime.type_name(value)} has no field '{field}'")
 
     return select
@@ -166,6 +171,12 @@ def _has(node: Has) -> Fn:
         value = operand(a)
         if type(value) is dict:
             return field in value
+        if type(value) is OptionalValue:  # none has no fields; a value is tested as itself
+            if not value.has:
+                return False
+            if type(value.value) is dict:
+                return field in value.value
+            value = value.value
         raise CelEvalError(f"has() cannot test field '{field}' of {runtime.type_name(value)}")
 
     return has
@@ -184,16 +195,46 @@ def _lit(node: Lit) -> Fn:
 
 
 def _list(node: ListLit) -> Fn:
+    if any(isinstance(i, OptItem) for i in node.items):
+        return _optional_list(node)
     items = tuple(compile_node(i) for i in node.items)
     return lambda a: [item(a) for item in items]  # a fresh list: callers may keep results
 
 
+def _optional(value: Any) -> OptionalValue:
+    if type(value) is OptionalValue:
+        return value
+    raise CelEvalError(f"an optional entry `?x` needs an optional value, not {runtime.type_name(value)}")
+
+
+def _optional_list(node: ListLit) -> Fn:
+    """`[a, ?b]`: `b` must be an optional; its value is an element only when it has one."""
+    items = tuple((isinstance(i, OptItem), compile_node(i.expr if isinstance(i, OptItem) else i)) for i in node.items)
+
+    def optional_list(a: Any) -> list[Any]:
+        out = []
+        for optional, item in items:
+            if not optional:
+                out.append(item(a))
+                continue
+            value = _optional(item(a))
+            if value.has:
+                out.append(value.value)
+        return out
+
+    return optional_list
+
+
 def _map(node: MapLit) -> Fn:
-    keys: list[str] = []
-    for key, _ in node.entries:
-        if not (isinstance(key, Lit) and type(key.value) is str):
-            raise Unsupported("map literal with non-string keys")
+    keys: list[Any] = []
+    optional = tuple(isinstance(key, OptItem) for key, _ in node.entries)
+    for entry_key, _ in node.entries:
+        key = entry_key.expr if isinstance(entry_key, OptItem) else entry_key
+        if not (isinstance(key, Lit) and type(key.value) in (str, int, bool)):
+            raise Unsupported("map literal with computed keys")
         keys.append(key.value)
+    if {type(k) for k in keys} >= {int, bool}:
+        raise Unsupported("map literal with both int and bool keys")  # Python merges 1 and true
     values = tuple(compile_node(v) for _, v in node.entries)
     if len(set(keys)) != len(keys):
         duplicate = next(k for k in keys if keys.count(k) > 1)
@@ -203,7 +244,36 @@ def _map(node: MapLit) -> Fn:
 
         return duplicated
     pairs = tuple(zip(keys, values, strict=True))
+    if any(optional):
+        triples = tuple(zip(keys, values, optional, strict=True))
+
+        def optional_map(a: Any) -> dict[Any, Any]:
+            out = {}
+            for key, value, is_optional in triples:
+                if not is_optional:
+                    out[key] = value(a)
+                    continue
+                entry = _optional(value(a))
+                if entry.has:
+                    out[key] = entry.value
+            return out
+
+        return optional_map
     return lambda a: {key: value(a) for key, value in pairs}
+
+
+def _opt_select(node: OptSelect) -> Fn:
+    operand = compile_node(node.operand)
+    field = node.field
+    select = runtime.optional_select
+    return lambda a: select(operand(a), field)
+
+
+def _opt_index(node: OptIndex) -> Fn:
+    operand = compile_node(node.operand)
+    key = compile_node(node.key)
+    index = runtime.optional_index
+    return lambda a: index(operand(a), key(a))
 
 
 # --------------------------------------------------------------------------------- operators
@@ -328,4 +398,6 @@ _HANDLERS: dict[type[Node], Callable[[Any], Fn]] = {
     Cond: _cond,
     ListLit: _list,
     MapLit: _map,
+    OptSelect: _opt_select,
+    OptIndex: _opt_index,
 }

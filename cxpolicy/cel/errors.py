@@ -15,14 +15,16 @@ class CelSyntaxError(ValueError):
     """The expression text is not CEL this engine accepts.
 
     `line` and `col` are 1-based and relative to the expression text, so the checker can add
-    the offset of the `when`/`unless` clause and report a `.cxp` position.
+    the offset of the `when`/`unless` clause and report a `.cxp` position. `hint` is the fix
+    for a common slip (`=` for `==`, `and` for `&&`, `50,000`), when one is recognised.
     """
 
-    def __init__(self, message: str, line: int = 1, col: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, col: int = 1, hint: str | None = None) -> None:
         super().__init__(f"{line}:{col}: {message}")
         self.message = message
         self.line = line
         self.col = col
+        self.hint = hint
 
 
 class CelEvalError(Exception):

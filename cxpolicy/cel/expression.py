@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cxpolicy.cel import compiler, render, syntax
-from cxpolicy.cel.errors import CelEvalError
+from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
 from cxpolicy.cel.fallback import Fallback
 
 __all__ = ["Expression", "compile_expression"]
@@ -74,6 +74,28 @@ class Expression:
         return f"Expression({self.text!r}, {path})"
 
 
+def _require_compiled(text: str, node: syntax.Node, reason: str) -> None:
+    """Two-variable comprehensions and optionals exist only on the compiled path (cel-python
+    0.5 has neither); combined with a construct that needs cel-python, the expression cannot
+    run at all, which is better said now than on every request."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        what = None
+        if isinstance(current, syntax.Comprehension) and current.var2 is not None:
+            what = f"a two-variable `{current.macro}`"
+        elif isinstance(current, syntax.Comprehension) and current.macro in ("optMap", "optFlatMap"):
+            what = f"`{current.macro}`"
+        elif isinstance(current, syntax.OptSelect | syntax.OptIndex | syntax.OptItem):
+            what = "optional syntax (`.?`, `[?]`)"
+        if what is not None:
+            line = text.count("\n", 0, current.start) + 1
+            col = current.start - (text.rfind("\n", 0, current.start) + 1) + 1
+            message = f"{what} cannot be combined with {reason}: cel-python, which runs that, has no such form"
+            raise CelSyntaxError(message, line, col)
+        stack.extend(current.children())
+
+
 def compile_expression(text: str) -> Expression:
     """Parse and compile `text`; raises `CelSyntaxError` (with line and column) if invalid."""
     tree, node = syntax.parse(text)
@@ -82,7 +104,8 @@ def compile_expression(text: str) -> Expression:
     try:
         fn = compiler.compile_node(node)
         compiled = True
-    except compiler.Unsupported:
+    except compiler.Unsupported as exc:
+        _require_compiled(text, node, str(exc))
         fn = Fallback(tree, roots)
         compiled = False
     return Expression(text, fn, compiled, fields, roots, references)

@@ -25,7 +25,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError, base_functions
 
-from cxpolicy.cel import runtime
+from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError
 
 __all__ = ["Fallback", "to_python"]
@@ -47,7 +47,15 @@ class Fallback:
     __slots__ = ("_roots", "_runner")
 
     def __init__(self, tree: lark.Tree[Any], roots: Iterable[str]) -> None:
-        self._runner = _environment().program(tree, functions=_SPEC_FUNCTIONS)
+        tree = _checked_calls(tree)
+        # Only the functions this expression calls: cel-python re-registers every function it
+        # is given on each evaluation, so the extensions would tax every fallback condition.
+        called: set[str] = set()
+        for node in tree.iter_subtrees():
+            called.update(_OPERATOR_OF.get(node.data, ()))
+            called.update(str(node.children[i]) for i in _NAME_CHILD.get(node.data, ()))
+        functions = {k: v for k, v in _SPEC_FUNCTIONS.items() if k in called}
+        self._runner = _environment().program(tree, functions=functions)
         # Only the request fields the expression names are converted to CEL values.
         self._roots = tuple(sorted(set(roots)))
 
@@ -123,6 +131,8 @@ def _to_runtime(value: Any) -> Any:
         return {_to_runtime(k): _to_runtime(v) for k, v in value.items()}
     if isinstance(value, CELEvalError):  # cel-python keeps a failed value in a map literal
         raise CelEvalError(_message(value))
+    if kind in runtime.OPAQUE_TYPES:  # net.IP, net.CIDR: the runtime's own values
+        return value
     raise _Foreign(kind.__name__)
 
 
@@ -217,5 +227,82 @@ _OVERRIDES: dict[str, Callable[..., Any]] = {
 _SPEC_FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: _spec(function, base_functions[name]) for name, function in _OVERRIDES.items()
 }
+
+
+def _int(*args: Any) -> Any:
+    """`int(double)`: CEL refuses doubles outside the open range (-2^63, 2^63), NaN and the
+    infinities; cel-python truncates -2^63 (and bounds the rest only by Python's int)."""
+    if len(args) == 1 and isinstance(args[0], celtypes.DoubleType):
+        value = float(args[0])
+        if not -(2.0**63) < value < 2.0**63:  # NaN fails every comparison
+            return CELEvalError(f"int() range error: {value!r} is outside the int64 range")
+    return base_functions["int"](*args)
+
+
+#: Conversion calls routed to a checked wrapper. Renamed in the tree, not overridden by name:
+#: the bare identifier `int` is also the type value (`type(x) == int`), which must stay.
+_CHECKED_CALLS = {"int": "_cxp_int"}
+_SPEC_FUNCTIONS["_cxp_int"] = _int
+
+
+def _checked_calls(tree: lark.Tree[Any]) -> lark.Tree[Any]:
+    """The tree with each `int(...)` call renamed to its checked wrapper, and each namespaced
+    extension call (`math.greatest(...)`) turned into a call of the global of that dotted
+    name, which cel-python would otherwise read as a method of an unknown variable `math`.
+    In place: the tree is the caller's own fresh parse."""
+    for node in tree.iter_subtrees():
+        if node.data == "ident_arg" and node.children:
+            token = node.children[0]
+            if isinstance(token, lark.Token) and str(token) in _CHECKED_CALLS:
+                node.children[0] = token.update(value=_CHECKED_CALLS[str(token)])
+        elif node.data == "member_dot_arg":
+            namespace = _bare_name(node.children[0])
+            token = node.children[1]
+            full = f"{namespace}.{token}"
+            if str(token) == "existsOne":  # cel-go's name for cel-python's exists_one
+                assert isinstance(token, lark.Token)
+                node.children[1] = token.update(value="exists_one")
+            elif namespace in extensions.NAMESPACES and full in extensions.FUNCTIONS:
+                assert isinstance(token, lark.Token)
+                node.data = "primary"  # `primary: ident_arg`, as cel-python's parser builds it
+                call = lark.Tree("ident_arg", [token.update(value=full), *node.children[2:]], node.meta)
+                node.children = [call]
+    return tree
+
+
+def _bare_name(tree: Any) -> str | None:
+    while isinstance(tree, lark.Tree) and len(tree.children) == 1 and tree.data != "ident":
+        tree = tree.children[0]
+    if isinstance(tree, lark.Tree) and tree.data == "ident":
+        return str(tree.children[0])
+    return None
+
+
 _SPEC_FUNCTIONS["_&&_"] = _logical("&&", False)
 _SPEC_FUNCTIONS["_||_"] = _logical("||", True)
+
+#: Where a call's function name sits among a tree node's children.
+_NAME_CHILD = {"ident_arg": (0,), "member_dot_arg": (1,)}
+#: The operator function each kind of tree node calls.
+_OPERATOR_OF = {
+    "relation_lt": ("_<_",),
+    "relation_le": ("_<=_",),
+    "relation_gt": ("_>_",),
+    "relation_ge": ("_>=_",),
+    "relation_eq": ("_==_",),
+    "relation_ne": ("_!=_",),
+    "relation_in": ("_in_",),
+    "addition_add": ("_+_",),
+    "addition_sub": ("_-_",),
+    "multiplication_mul": ("_*_",),
+    "multiplication_div": ("_/_",),
+    "multiplication_mod": ("_%_",),
+    "unary_neg": ("-_",),
+    "member_index": ("_[_]",),
+    "conditionaland": ("_&&_",),
+    "conditionalor": ("_||_",),
+}
+
+for _function in (*extensions.FUNCTIONS.values(), *extensions.METHOD_ALIASES.values()):
+    _SPEC_FUNCTIONS[_function.name] = _spec(_function.impl, lambda *args: CELEvalError("no such overload"))
+

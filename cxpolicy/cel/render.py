@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cxpolicy.cel.syntax import Has, Node, field_path
+from cxpolicy.cel.syntax import Has, Node, read_path
 
 __all__ = ["Reference", "collect", "format_value", "render"]
 
@@ -44,7 +44,7 @@ def collect(node: Node) -> tuple[frozenset[str], frozenset[str], tuple[Reference
     while pending:
         current = pending.pop()
         if isinstance(current, Has):
-            found = field_path(current.operand)
+            found = read_path(current.operand)
             if found is not None and not found[0].bound:
                 root, keys = found[0].name, found[1]
                 fields.add(".".join((root, *keys, current.field)))
@@ -52,7 +52,7 @@ def collect(node: Node) -> tuple[frozenset[str], frozenset[str], tuple[Reference
                 references.append(Reference(current.start, current.end, root, keys, current.field))
                 continue
         else:
-            found = field_path(current)
+            found = read_path(current)
             if found is not None:
                 ident, keys = found
                 if not ident.bound:

@@ -28,9 +28,12 @@ from cxpolicy.cel.errors import CelEvalError
 __all__ = [
     "INT_MAX",
     "INT_MIN",
+    "NONE",
     "UINT_MAX",
+    "OptionalValue",
     "Uint",
     "add",
+    "as_doubles",
     "div",
     "ends_with",
     "equals",
@@ -45,7 +48,10 @@ __all__ = [
     "mul",
     "neg",
     "no_overload",
+    "optional_index",
+    "optional_select",
     "regex",
+    "register_kind",
     "size",
     "starts_with",
     "str_contains",
@@ -80,8 +86,47 @@ _KIND: dict[type, int] = {
     dict: MAP,
     type(None): NULL,
 }
-_NAMES = ("bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type")
+_NAMES = ["bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type"]
+#: Value types the extensions add (`net.IP`, `net.CIDR`): equal only to themselves, unordered.
+OPAQUE_TYPES: set[type] = set()
+
+
+class OptionalValue:
+    """A CEL `optional_type` value (cel-go's optionals): `optional.of(x)` or `optional.none()`.
+
+    Produced only by the optional syntax (`a.?b`, `a[?k]`) and the `optional.*` functions;
+    selecting or indexing an optional yields an optional, as cel-go chains them."""
+
+    __slots__ = ("has", "value")
+
+    def __init__(self, has: bool, value: Any = None) -> None:
+        self.has = has
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OptionalValue):
+            return NotImplemented
+        return self.has == other.has and (not self.has or equals(self.value, other.value))
+
+    def __hash__(self) -> int:
+        return hash(self.has)
+
+    def __repr__(self) -> str:
+        return f"optional.of({self.value!r})" if self.has else "optional.none()"
+
+
+NONE: Final = OptionalValue(False)
+
+
+def register_kind(cls: type, name: str) -> None:
+    """Make an extension's value type a CEL kind of its own (for equality and messages)."""
+    if cls not in _KIND:
+        _KIND[cls] = len(_NAMES)
+        _NAMES.append(name)
+        OPAQUE_TYPES.add(cls)
+
 _NUMERIC: Final = frozenset({INT, UINT, DOUBLE})
+
 _SAME_KIND_ORDERED: Final = frozenset({BOOL, STRING, BYTES})
 
 
@@ -142,7 +187,25 @@ def equals(x: Any, y: Any) -> bool:
         if kx == MAP:
             return _map_equals(x, y)
         return bool(x == y)
-    return kx in _NUMERIC and ky in _NUMERIC and bool(x == y)
+    if kx in _NUMERIC and ky in _NUMERIC:
+        x, y = as_doubles(x, kx, y, ky)
+        return bool(x == y)
+    return False
+
+
+def as_doubles(x: Any, kx: int, y: Any, ky: int) -> tuple[Any, Any]:
+    """An int or uint met by a double is compared as a double, as cel-go's `compareIntDouble`
+    does: `9223372036854775807 == 9223372036854775808.0` holds (both are 2^63 as doubles).
+    Exact integers stay exact; an integer beyond the double range is compared exactly (it is
+    beyond every finite double either way)."""
+    try:
+        if kx == DOUBLE and ky != DOUBLE:
+            return x, float(y)
+        if ky == DOUBLE and kx != DOUBLE:
+            return float(x), y
+    except OverflowError:
+        pass
+    return x, y
 
 
 def _map_equals(x: dict[Any, Any], y: dict[Any, Any]) -> bool:
@@ -154,43 +217,42 @@ def _map_equals(x: dict[Any, Any], y: dict[Any, Any]) -> bool:
 # ---------------------------------------------------------------------------------- ordering
 
 
-def _check_ordered(op: str, x: Any, y: Any) -> None:
+def _ordered(op: str, x: Any, y: Any) -> tuple[Any, Any]:
+    """The operands as Python compares them for CEL, or `no_matching_overload`."""
     kx = kind(x)
     ky = kind(y)
-    if (kx in _NUMERIC and ky in _NUMERIC) or (kx == ky and kx in _SAME_KIND_ORDERED):
-        return
+    if kx in _NUMERIC and ky in _NUMERIC:
+        return as_doubles(x, kx, y, ky)
+    if kx == ky and kx in _SAME_KIND_ORDERED:
+        return x, y
     raise no_overload(op, x, y)
 
 
 def less(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered("<", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered("<", x, y)
     return bool(x < y)
 
 
 def less_equal(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered("<=", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered("<=", x, y)
     return bool(x <= y)
 
 
 def greater(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered(">", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered(">", x, y)
     return bool(x > y)
 
 
 def greater_equal(x: Any, y: Any) -> bool:
     tx = type(x)
-    ty = type(y)
-    if not ((tx is int or tx is float) and (ty is int or ty is float)):
-        _check_ordered(">=", x, y)
+    if tx is not type(y) or not (tx is int or tx is float):
+        x, y = _ordered(">=", x, y)
     return bool(x >= y)
 
 
@@ -325,11 +387,46 @@ def index(container: Any, key: Any) -> Any:
         return container[found]
     if tc is list:
         tk = type(key)
+        if tk is float and key.is_integer():  # CEL indexes by any number with an int value
+            key = int(key)
+            tk = int
         if tk is int or tk is Uint:
             if 0 <= key < len(container):
                 return container[key]
             raise CelEvalError(f"index {key} out of range for a list of size {len(container)}")
+    if tc is OptionalValue:  # `optional.of(xs)[0]` is `xs[?0]`
+        return optional_index(container, key)
     raise no_overload("[]", container, key)
+
+
+def optional_index(container: Any, key: Any) -> OptionalValue:
+    """`container[?key]`: an optional of the entry, none when it is absent."""
+    if type(container) is OptionalValue:
+        if not container.has:
+            return NONE
+        container = container.value
+    tc = type(container)
+    if tc is dict:
+        found = _map_key(container, key)
+        return NONE if found is _ABSENT else OptionalValue(True, container[found])
+    if tc is list:
+        tk = type(key)
+        if tk is float and key.is_integer():
+            key, tk = int(key), int
+        if tk is int or tk is Uint:
+            return OptionalValue(True, container[key]) if 0 <= key < len(container) else NONE
+    raise no_overload("[?]", container, key)
+
+
+def optional_select(container: Any, field: str) -> OptionalValue:
+    """`container.?field`: an optional of the map entry, none when it is absent."""
+    if type(container) is OptionalValue:
+        if not container.has:
+            return NONE
+        container = container.value
+    if type(container) is dict:
+        return OptionalValue(True, container[field]) if field in container else NONE
+    raise CelEvalError(f"{type_name(container)} has no field '{field}'")
 
 
 def size(value: Any) -> int:
@@ -384,3 +481,6 @@ def matches(text: Any, pattern: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+register_kind(OptionalValue, "optional_type")

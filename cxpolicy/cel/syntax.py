@@ -22,9 +22,9 @@ from typing import Any, cast
 
 import lark
 from celpy.celparser import CELParseError, CELParser
-from celpy.evaluation import CEL_ESCAPES, CEL_ESCAPES_PAT, base_functions
+from celpy.evaluation import CEL_ESCAPES, base_functions
 
-from cxpolicy.cel import runtime
+from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
 
 __all__ = [
@@ -41,11 +41,15 @@ __all__ = [
     "MapLit",
     "Node",
     "Opaque",
+    "OptIndex",
+    "OptItem",
+    "OptSelect",
     "Or",
     "Select",
     "Unary",
     "field_path",
     "parse",
+    "read_path",
 ]
 
 
@@ -110,10 +114,13 @@ class Call(Node):
 
 @dataclass(frozen=True, slots=True)
 class Comprehension(Node):
-    macro: str  # all, exists, exists_one, filter, map
+    macro: str  # all, exists, exists_one, filter, map, transformList, transformMap
     target: Node
     var: str
     args: tuple[Node, ...]  # the predicate or transform; map may also take a filter first
+    # The second variable of a two-variable comprehension (`m.all(k, v, ...)`): then `var`
+    # is the list index or map key and `var2` the element or value. Compiled path only.
+    var2: str | None = None
 
     def children(self) -> tuple[Node, ...]:
         return (self.target, *self.args)
@@ -183,6 +190,38 @@ class MapLit(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class OptSelect(Node):
+    """`operand.?field`: an optional of the entry (cel-go's optional syntax)."""
+
+    operand: Node
+    field: str
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class OptIndex(Node):
+    """`operand[?key]`: an optional of the entry or element."""
+
+    operand: Node
+    key: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class OptItem(Node):
+    """`?expr` as a list element or map key: included only when the optional has a value."""
+
+    expr: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.expr,)
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque(Node):
     """A construct left to cel-python; `reason` says which, for `repr` and debugging."""
 
@@ -204,7 +243,9 @@ _RELATIONS = {
 }
 _ADDITIONS = {"addition_add": "+", "addition_sub": "-"}
 _MULTIPLICATIONS = {"multiplication_mul": "*", "multiplication_div": "/", "multiplication_mod": "%"}
-_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2}
+_MACROS = {"all": 2, "exists": 2, "exists_one": 2, "filter": 2, "map": 2, "existsOne": 2, "optMap": 2, "optFlatMap": 2}
+# cel-go's two-variable comprehensions (macros2): argument counts with two variables.
+_TWO_VARIABLE = {"all": (3,), "exists": (3,), "existsOne": (3,), "transformList": (3, 4), "transformMap": (3, 4)}
 # cel-python's own macros; kept on its evaluator with their variables bound.
 _EXTENSION_MACROS = {"reduce": 4, "min": 0}
 _METHOD_ARITY = {"contains": 1, "startsWith": 1, "endsWith": 1, "matches": 1, "size": 0}
@@ -217,6 +258,50 @@ _BUILTIN_NAMES = frozenset(base_functions) | {"google"}
 Tree = lark.Tree[Any]
 
 _PARSER: CELParser | None = None
+_OPTIONAL_PARSER: lark.Lark | None = None
+
+
+def _optional_parser() -> lark.Lark:
+    """cel-python's grammar plus cel-go's optional syntax: `a.?b`, `a[?k]`, `[?x]`, `{?k: v}`.
+
+    cel-python 0.5 has no optional syntax, so its evaluator cannot run these trees: the
+    parser is tried only when cel-python's own fails on a text with a `?`, and whatever it
+    accepts runs on the compiled path or is refused (see `expression._require_compiled`).
+    """
+    global _OPTIONAL_PARSER
+    if _OPTIONAL_PARSER is None:
+        from importlib.resources import files
+
+        grammar = files("celpy").joinpath("cel.lark").read_text()
+        replacements = {
+            "member         : member_dot | member_dot_arg | member_index | member_object | primary": (
+                "member         : member_dot | member_dot_arg | member_index | member_object | primary"
+                " | member_dot_opt | member_index_opt\n"
+                'member_dot_opt : member "." "?" IDENT\n'
+                'member_index_opt : member "[" "?" expr "]"'
+            ),
+            'exprlist       : expr ("," expr)*': (
+                'exprlist       : optexpr ("," optexpr)*\n?optexpr : expr | opt_expr\nopt_expr : "?" expr'
+            ),
+            'mapinits       : expr ":" expr ("," expr ":" expr)*': (
+                'mapinits       : optexpr ":" expr ("," optexpr ":" expr)*'
+            ),
+        }
+        for old, new in replacements.items():
+            if old not in grammar:  # pragma: no cover - a cel-python upgrade changed its grammar
+                raise RuntimeError(f"cel-python's grammar changed: cannot add optional syntax at {old!r}")
+            grammar = grammar.replace(old, new)
+        _OPTIONAL_PARSER = lark.Lark(
+            grammar,
+            parser="lalr",
+            start="expr",
+            g_regex_flags=re.M,
+            lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+            propagate_positions=True,
+            maybe_placeholders=False,
+            priority="invert",
+        )
+    return _OPTIONAL_PARSER
 
 
 def parse(text: str) -> tuple[Tree, Node]:
@@ -228,16 +313,49 @@ def parse(text: str) -> tuple[Tree, Node]:
     _check_string_literals(text)
     if _PARSER is None:
         _PARSER = CELParser()
+    tree: Tree | None
     try:
         tree = _PARSER.parse(text)
     except CELParseError as exc:
-        raise _syntax_error(text, exc) from None
+        tree = _parse_optional(text)
+        if tree is None:
+            raise _syntax_error(text, exc) from None
     except RecursionError:
         raise CelSyntaxError("expression is nested too deeply") from None
     try:
-        return tree, _Converter(text).convert(tree, frozenset())
+        node = _Converter(text).convert(tree, frozenset())
     except RecursionError:
         raise CelSyntaxError("expression is nested too deeply") from None
+    _check_optional_items(text, node)
+    return tree, node
+
+
+def _parse_optional(text: str) -> Tree | None:
+    """The tree of a text that uses optional syntax, or None (cel-python's error stands)."""
+    if "?" not in text:
+        return None
+    try:
+        return _optional_parser().parse(text)
+    except (lark.exceptions.LarkError, RecursionError):
+        return None
+
+
+def _check_optional_items(text: str, root: Node) -> None:
+    """`?x` marks an entry of a list or map literal only (not a call argument or map value)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        allowed: tuple[Node, ...] = ()
+        if isinstance(node, ListLit):
+            allowed = node.items
+        elif isinstance(node, MapLit):
+            allowed = tuple(key for key, _ in node.entries)
+        for child in node.children():
+            if isinstance(child, OptItem) and not any(child is a for a in allowed):
+                line = text.count("\n", 0, child.start) + 1
+                col = child.start - (text.rfind("\n", 0, child.start) + 1) + 1
+                raise CelSyntaxError("`?` marks an optional list element or map key only", line, col)
+            stack.append(child)
 
 
 def _check_string_literals(text: str) -> None:
@@ -285,15 +403,62 @@ def _syntax_error(text: str, exc: CELParseError) -> CelSyntaxError:
     cause = exc.__context__
     line = exc.line or 1
     col = exc.column or 1
+    offset = _offset(text, line, col)
     if isinstance(cause, lark.exceptions.UnexpectedCharacters):
-        return CelSyntaxError(f"unexpected character {cause.char!r}", line, col)
+        return CelSyntaxError(f"unexpected character {cause.char!r}", line, col, _slip_hint(text, offset, cause.char))
     if isinstance(cause, lark.exceptions.UnexpectedToken):
         token = cause.token
         if token.type == "$END":
             lines = text.splitlines() or [""]
-            return CelSyntaxError("unexpected end of expression", len(lines), len(lines[-1]) + 1)
-        return CelSyntaxError(f"unexpected `{token}`", line, col)
+            hint = _unclosed_hint(text)
+            return CelSyntaxError("unexpected end of expression", len(lines), len(lines[-1]) + 1, hint)
+        return CelSyntaxError(f"unexpected `{token}`", line, col, _slip_hint(text, offset, str(token)))
     return CelSyntaxError(str(exc).splitlines()[0] if str(exc) else "invalid CEL", line, col)
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    return starts[min(line, len(starts)) - 1] + col - 1
+
+
+#: Words from other languages that CEL spells as operators.
+_WORD_OPERATORS = {"and": "&&", "or": "||", "AND": "&&", "OR": "||"}
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def _slip_hint(text: str, offset: int, found: str) -> str | None:
+    """The fix for a slip authors make coming from SQL, Python or spreadsheets, or None."""
+    if found == "=":
+        return "compare with `==`: a single `=` is not a CEL operator"
+    if found in _WORD_OPERATORS:
+        return f"CEL writes `{found}` as `{_WORD_OPERATORS[found]}`"
+    before = text[:offset].rstrip()
+    if re.search(r"(?:^|[^\w.])not$", before):
+        return "CEL writes `not` as `!`: `!x`, or `!(a && b)`"
+    if found == ",":
+        for match in _THOUSANDS.finditer(text):
+            if match.start() < offset < match.end():
+                plain = match.group().replace(",", "")
+                return f"CEL numbers have no thousands separators: write `{plain}`"
+    return None
+
+
+def _unclosed_hint(text: str) -> str | None:
+    """Which bracket is still open at the end, so the author closes the right one."""
+    stack: list[str] = []
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    for c in _without_strings(text):
+        if c in pairs:
+            stack.append(c)
+        elif c in pairs.values() and stack and pairs[stack[-1]] == c:
+            stack.pop()
+    if stack:
+        return f"a `{stack[-1]}` is still open: close it with `{pairs[stack[-1]]}`"
+    return None
+
+
+def _without_strings(text: str) -> str:
+    return re.sub(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'", "", text)
 
 
 class _Converter:
@@ -367,6 +532,17 @@ class _Converter:
         operand, key = (self.convert(cast(Tree, c), bound) for c in tree.children)
         return Index(*self._span(tree), operand, key)
 
+    def _member_dot_opt(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, name = tree.children
+        return OptSelect(*self._span(tree), self.convert(cast(Tree, operand), bound), str(name))
+
+    def _member_index_opt(self, tree: Tree, bound: frozenset[str]) -> Node:
+        operand, key = (self.convert(cast(Tree, c), bound) for c in tree.children)
+        return OptIndex(*self._span(tree), operand, key)
+
+    def _opt_expr(self, tree: Tree, bound: frozenset[str]) -> Node:
+        return OptItem(*self._span(tree), self.convert(cast(Tree, tree.children[0]), bound))
+
     def _member_object(self, tree: Tree, bound: frozenset[str]) -> Node:
         return Opaque(*self._span(tree), "message construction", self._all(tree, bound))
 
@@ -374,11 +550,45 @@ class _Converter:
         target_tree, name_token = tree.children[:2]
         name = str(name_token)
         arg_trees = self._args(tree.children[2] if len(tree.children) == 3 else None)
-        if name in _MACROS or name in _EXTENSION_MACROS:
+        if name in _MACROS or name in _EXTENSION_MACROS or name in _TWO_VARIABLE:
             return self._macro(tree, cast(Tree, target_tree), name, arg_trees, bound)
-        target = self.convert(cast(Tree, target_tree), bound)
+        namespace = self._namespace(cast(Tree, target_tree), name, bound)
         args = tuple(self.convert(a, bound) for a in arg_trees)
+        if namespace is not None:  # `math.greatest(...)`: a global with a dotted name
+            return self._extension(tree, namespace, None, args, name_token)
+        target = self.convert(cast(Tree, target_tree), bound)
         return self._call(tree, name, target, args, name_token)
+
+    def _namespace(self, target: Tree, name: str, bound: frozenset[str]) -> str | None:
+        """`ns.name` when `target` is the bare namespace `math`, `strings`, `ip`, ..."""
+        while target.data in _PASS_THROUGH and len(target.children) == 1:
+            target = cast(Tree, target.children[0])
+        if target.data != "ident":
+            return None
+        ns = str(target.children[0])
+        full = f"{ns}.{name}"
+        if ns in extensions.NAMESPACES and ns not in bound and full in extensions.FUNCTIONS:
+            return full
+        return None
+
+    def _extension(
+        self, tree: Tree, name: str, target: Node | None, args: tuple[Node, ...], name_token: Any
+    ) -> Node:
+        function = extensions.FUNCTIONS.get(name)
+        if target is not None and name in extensions.METHOD_ALIASES:
+            function = extensions.METHOD_ALIASES[name]
+        assert function is not None
+        if function.method != (target is not None):
+            form = f"x.{name}(...)" if function.method else f"{name}(...)"
+            raise self._error(f"`{name}` is called as `{form}`", name_token)
+        low = min(function.arities)
+        if function.variadic:
+            if len(args) < low:
+                raise self._error(f"`{name}` takes at least {low} argument{'s' * (low != 1)}, not 0", tree)
+        elif len(args) not in function.arities:
+            counts = " or ".join(str(n) for n in sorted(function.arities))
+            raise self._error(f"`{name}` takes {counts} argument{'s' * (counts != '1')}, not {len(args)}", tree)
+        return Call(*self._span(tree), name, target, args)
 
     def _macro(
         self,
@@ -390,10 +600,22 @@ class _Converter:
     ) -> Node:
         target = self.convert(target_tree, bound)
         arity = _MACROS.get(name, _EXTENSION_MACROS.get(name))
+        two = _TWO_VARIABLE.get(name, ())
+        if len(arg_trees) in two:
+            names = [self._variable(a) for a in arg_trees[:2]]
+            if names[0] == names[1]:
+                raise self._error(f"`{name}` needs two different variable names", tree)
+            inner = bound | frozenset(names)
+            args = tuple(self.convert(a, inner) for a in arg_trees[2:])
+            macro = {"existsOne": "exists_one"}.get(name, name)
+            return Comprehension(*self._span(tree), macro, target, names[0], args, names[1])
         if len(arg_trees) != arity and not (name == "map" and len(arg_trees) == 3):
-            raise self._error(f"`{name}` takes {arity} arguments, not {len(arg_trees)}", tree)
+            counts = " or ".join(str(n) for n in sorted({*(() if arity is None else (arity,)), *two}))
+            raise self._error(f"`{name}` takes {counts} arguments, not {len(arg_trees)}", tree)
         if name == "min":
             return Opaque(*self._span(tree), "min()", (target,))
+        if name == "existsOne":
+            name = "exists_one"
         variables = 2 if name == "reduce" else 1
         names = [self._variable(a) for a in arg_trees[:variables]]
         inner = bound | frozenset(names)
@@ -427,6 +649,8 @@ class _Converter:
         if name == "has":
             return self._has(tree, arg_trees, bound)
         args = tuple(self.convert(a, bound) for a in arg_trees)
+        if name in extensions.FUNCTIONS:
+            return self._extension(tree, name, None, args, name_token)
         if name == "dyn":
             if len(args) != 1:
                 raise self._error(f"`dyn` takes 1 argument, not {len(args)}", tree)
@@ -448,8 +672,12 @@ class _Converter:
         args: tuple[Node, ...],
         name_token: Any,
     ) -> Node:
+        if name in extensions.FUNCTIONS or (target is not None and name in extensions.METHOD_ALIASES):
+            return self._extension(tree, name, target, args, name_token)
         if name not in _KNOWN:
-            raise self._error(f"unknown function `{name}`", name_token)
+            error = self._error(f"unknown function `{name}`", name_token)
+            error.hint = _function_hint(name, target is not None)
+            raise error
         arity = (_FUNCTION_ARITY if target is None else _METHOD_ARITY).get(name)
         if arity is None:
             parts = args if target is None else (target, *args)
@@ -500,6 +728,13 @@ class _Converter:
     def _map_lit(self, tree: Tree, bound: frozenset[str]) -> Node:
         parts = self._args(tree.children[0] if tree.children else None)
         nodes = [self.convert(p, bound) for p in parts]
+        for entry_key, key_tree in zip(nodes[0::2], parts[0::2], strict=True):
+            key = entry_key.expr if isinstance(entry_key, OptItem) else entry_key
+            if isinstance(key, Lit) and (key.value is None or type(key.value) is float):
+                kind = "null" if key.value is None else "double"
+                raise self._error(f"a map key must be a string, int, uint or bool, not {kind}", key_tree)
+            if isinstance(key, ListLit | MapLit):
+                raise self._error("a map key must be a string, int, uint or bool, not a list or map", key_tree)
         return MapLit(*self._span(tree), tuple(zip(nodes[0::2], nodes[1::2], strict=True)))
 
     def _dot_ident(self, tree: Tree, bound: frozenset[str]) -> Node:
@@ -528,9 +763,28 @@ class _Converter:
         return tuple(found)
 
 
-# cel-python's escape pattern, but with `.` matching newlines: its own decoder drops them
-# from triple-quoted strings.
-_ESCAPE = re.compile(CEL_ESCAPES_PAT.pattern, re.DOTALL)
+def _function_hint(name: str, method: bool) -> str | None:
+    import difflib
+
+    names = sorted(
+        {n for n in _KNOWN if n[0].isalpha()}
+        | {f.name for f in extensions.FUNCTIONS.values() if f.method == method}
+        | (set(_MACROS) if method else set())
+    )
+    guess = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not guess:
+        lowered = {n.lower(): n for n in names}
+        guess = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f"did you mean `{guess[0]}`?" if guess else None
+
+
+# cel-python's escape pattern, completed to the CEL definition (`\?`, `` \` ``, `\X`), and
+# with `.` matching newlines: its own decoder drops them from triple-quoted strings.
+_ESCAPE = re.compile(
+    r"""\\[abfnrtv"'\\?`]|\\[0-3][0-7]{2}|\\[xX][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|.""",
+    re.DOTALL,
+)
+_PUNCTUATION_ESCAPES = {**CEL_ESCAPES, "\\?": "?", "\\`": "`"}
 
 
 def _decode_string(text: str) -> str:
@@ -545,12 +799,12 @@ def _decode_string(text: str) -> str:
         piece = match.group()
         if len(piece) == 1:
             out.append(piece)
-        elif piece[1] in "xuU":
+        elif piece[1] in "xXuU":
             out.append(chr(int(piece[2:], 16)))
         elif len(piece) == 4:
             out.append(chr(int(piece[1:], 8)))
         else:
-            out.append(CEL_ESCAPES.get(piece, piece))
+            out.append(_PUNCTUATION_ESCAPES.get(piece, piece))
     return "".join(out)
 
 
@@ -567,6 +821,26 @@ _PASS_THROUGH = frozenset(
         "primary",
     }
 )
+
+
+def read_path(node: Node) -> tuple[Ident, tuple[str, ...]] | None:
+    """Like `field_path`, but through optional steps too (`context.?limits.daily`): the path
+    an expression reads, for `fields` and `render`, where absence is not an error. The
+    compiler keeps `field_path`, whose steps must all be present."""
+    keys: list[str] = []
+    while True:
+        if isinstance(node, Select | OptSelect):
+            keys.append(node.field)
+            node = node.operand
+        elif isinstance(node, Index | OptIndex) and isinstance(node.key, Lit) and type(node.key.value) is str:
+            keys.append(node.key.value)
+            node = node.operand
+        else:
+            break
+    if isinstance(node, Ident):
+        keys.reverse()
+        return node, tuple(keys)
+    return None
 
 
 def field_path(node: Node) -> tuple[Ident, tuple[str, ...]] | None:

@@ -428,6 +428,7 @@ def _conditions(item: ast.Rule, problems: list[Diagnostic]) -> list[CheckedCondi
                 codes.CXP401(
                     f"`{cond.kind}` condition is not valid CEL: {exc.message}",
                     Span(cond.span.file, line, max(1, col), line, max(1, col) + 1),
+                    exc.hint,
                 )
             )
             continue

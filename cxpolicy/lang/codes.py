@@ -42,7 +42,12 @@ CXP002 = Code("CXP002", E, "a file cannot be read, is not UTF-8, or is larger th
 CXP003 = Code("CXP003", E, "`use NAME` / `--pack NAME` names no shipped pack")
 # Syntax (CXP1xx)
 CXP101 = Code("CXP101", E, "syntax error: what was found and what was expected (e.g. missing condition after `when`)")
-CXP102 = Code("CXP102", E, "a bracket opened in a condition is never closed")
+CXP102 = Code(
+    "CXP102",
+    E,
+    "a bracket opened in a condition is never closed: reported at the bracket, with the closer to add "
+    "(and without the end-of-file CXP101 it would cause)",
+)
 CXP103 = Code("CXP103", E, "a string literal with an invalid escape (strings use JSON escapes; a raw tab is kept)")
 CXP199 = Code(
     "CXP199", E, "internal error (a bug): formatting would change the policy, or the parser lost a condition's text"
@@ -77,7 +82,14 @@ CXP312 = Code("CXP312", E, "a cite name that is not declared")
 CXP313 = Code("CXP313", E, "a cite name declared twice with different texts")
 CXP314 = Code("CXP314", E, "`default redact`")
 # Conditions (CXP4xx)
-CXP401 = Code("CXP401", E, "a `when`/`unless` expression that is not valid CEL (position inside the expression)")
+CXP401 = Code(
+    "CXP401",
+    E,
+    "a `when`/`unless` expression that is not valid CEL (position inside the expression); common slips "
+    "get a hint: `=` for `==`, the words `and`, `or`, `not` for CEL's operators, thousands separators "
+    "(`50,000`), a misspelt function (did you mean `lowerAscii`?), a bracket left open, an extension "
+    "function with the wrong number of arguments",
+)
 # Tests (CXP5xx)
 CXP502 = Code("CXP502", E, "a test block without exactly one `request`")
 CXP503 = Code("CXP503", E, "a test block without exactly one `expect EFFECT`")
@@ -97,6 +109,7 @@ CXP612 = Code("CXP612", W, "a condition comparing a dimension field with a value
 CXP613 = Code("CXP613", W, "a condition ordering a dimension field as text (`<`, `>=`, ...)")
 CXP614 = Code("CXP614", W, "a `matches()` regex with nested quantifiers (catastrophic backtracking elsewhere)")
 CXP615 = Code("CXP615", W, "a condition reading a top-level name that is not a request field")
+CXP616 = Code("CXP616", E, "a CEL extension function given a field of a declared type it never takes")
 
 CODES: dict[str, Code] = {c.code: c for c in list(globals().values()) if isinstance(c, Code)}
 

@@ -147,6 +147,7 @@ def _take_condition(
         i += 1
     begin = i
     depth: list[str] = []
+    opened: list[int] = []  # where each bracket in `depth` was opened
     cel = []
     last_code = begin  # one past the last non-blank character of the expression
     while i < n:
@@ -175,8 +176,10 @@ def _take_condition(
             continue
         if c in _OPEN:
             depth.append(_OPEN[c])
+            opened.append(i)
         elif c in _CLOSE and depth and depth[-1] == c:
             depth.pop()
+            opened.pop()
         cel.append(c)
         i += 1
         if c not in " \t\r":
@@ -185,8 +188,12 @@ def _take_condition(
     if end <= begin:
         return i  # empty condition: the parser reports the missing expression
     if depth:
-        line, col = _line_col(text, begin, line_starts)
-        problems.append((line, col, "unclosed bracket in condition: it runs to the end of the file"))
+        # The outermost bracket left open: the author's slip is there, not at the end of file.
+        line, col = _line_col(text, opened[0], line_starts)
+        bracket = text[opened[0]]
+        problems.append(
+            (line, col, f"unclosed `{bracket}` in condition: it runs to the end of the file")
+        )
     raw = text[begin:end]
     cel_text = "".join(cel)[: end - begin]
     line, col = _line_col(text, begin, line_starts)

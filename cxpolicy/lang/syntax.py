@@ -53,13 +53,14 @@ def parse(text: str, file: str) -> ParseResult:
     """Parse one file. Never raises on bad input: problems come back as diagnostics."""
     pre = prepass(text)
     diags = [
-        codes.CXP102(msg, Span(file, line, col, line, col + 1))
+        codes.CXP102(msg, Span(file, line, col, line, col + 1), _problem_hint(msg))
         for line, col, msg in pre.problems
     ]
     try:
         tree = _parser().parse(pre.masked)
     except UnexpectedInput as exc:
-        diags.append(_syntax_diagnostic(exc, pre, file))
+        if not (isinstance(exc, UnexpectedEOF | UnexpectedToken) and _swallowed(exc, diags)):
+            diags.append(_syntax_diagnostic(exc, pre, file))
         return ParseResult(None, diags, pre)
     try:
         module = _Builder(file, pre).transform(tree)
@@ -82,6 +83,20 @@ def parse(text: str, file: str) -> ParseResult:
 
 
 # ---------------------------------------------------------------------------------- errors
+
+
+def _problem_hint(message: str) -> str | None:
+    if message.startswith("unclosed `"):
+        closer = {"(": ")", "[": "]", "{": "}"}.get(message[10], ")")
+        return f"close it with `{closer}`: a condition continues onto the next lines while a bracket is open"
+    return None
+
+
+def _swallowed(exc: UnexpectedInput, diags: list[Diagnostic]) -> bool:
+    """An end-of-file error caused by a condition whose open bracket ate the rest of the file:
+    the CXP102 already says so, at the bracket; a CXP101 at the same place would mislead."""
+    at_end = isinstance(exc, UnexpectedEOF) or getattr(getattr(exc, "token", None), "type", None) == "$END"
+    return at_end and any(d.code == "CXP102" and d.message.startswith("unclosed `") for d in diags)
 
 _FRIENDLY = {
     "IDENT": "a name",

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cxpolicy.cel import extensions
 from cxpolicy.cel import syntax as cel
 from cxpolicy.cel.errors import CelSyntaxError
 from cxpolicy.engine.loader import collect_sources, compile_sources
@@ -360,10 +361,66 @@ def _condition_findings(cond: CheckedCondition, vocab: Vocabulary) -> Iterator[D
             yield from _compare(cond, node, node.left, lits, vocab)
         elif isinstance(node, cel.Call) and node.function == "matches" and node.args:
             yield from _regex(cond, node.args[-1])
+        elif isinstance(node, cel.Call):
+            yield from _function_types(cond, node, vocab)
     for name, ident in sorted(unknown.items()):
         msg = f"`{name}` is not a request field: this condition errs on every request without it"
         hint = suggest(name, sorted(known), f"request fields: {', '.join(sorted(REQUEST_ROOTS))}")
         yield codes.CXP615(msg, _sub_span(cond, ident), hint)
+
+
+#: What each argument of a global extension function must be, by declared type.
+_ARGUMENT_KIND = {name: "number" for name in extensions.FUNCTIONS if name.startswith("math.")}
+_ARGUMENT_KIND |= {"ip": "string", "cidr": "string", "isIP": "string", "isCIDR": "string"}
+_ARGUMENT_KIND |= {"ip.isCanonical": "string", "strings.quote": "string"}
+#: Declared types (attribute types, and "string"/"list" for dimensions) each kind accepts.
+_ACCEPTS = {"string": {"string"}, "number": {"number", "int"}, "list": {"list"}}
+
+
+def _declared_type(path: str, vocab: Vocabulary) -> str | None:
+    attr = vocab.attributes.get(path)
+    if attr is not None:
+        return None if attr.type == "any" else attr.type
+    dim = next((d for d in vocab.dimensions.values() if d.path_text == path), None)
+    return None if dim is None else ("list" if dim.is_set else "string")
+
+
+def _function_types(cond: CheckedCondition, node: cel.Call, vocab: Vocabulary) -> Iterator[Diagnostic]:
+    """A field of a declared type handed to a function that never takes it: always an error."""
+    function = extensions.lookup(node.function, node.target is not None)
+    if function is None:
+        return
+    checks: list[tuple[cel.Node, str | None]]
+    if node.target is not None:
+        checks = [(node.target, function.receiver)] if function.receiver in _ACCEPTS else []
+    else:
+        checks = [(arg, _ARGUMENT_KIND.get(function.name)) for arg in node.args]
+    for arg, kind in checks:
+        found = cel.field_path(arg)
+        if kind is None or kind not in _ACCEPTS or found is None or found[0].bound:
+            continue
+        path = ".".join((found[0].name, *found[1]))
+        declared = _declared_type(path, vocab)
+        if declared is None or declared in _ACCEPTS[kind]:
+            continue
+        msg = f"`{function.name}` takes a {kind}, but `{path}` is declared `{declared}`: always an error"
+        hint = "convert it first (`string(x)`, `double(x)`) or use a field of that type"
+        yield codes.CXP616(msg, _sub_span(cond, node), hint)
+
+
+#: Case and space functions lint can see through when it checks a dimension's values.
+_TRANSFORMS: dict[str, Callable[[str], str]] = {
+    "lowerAscii": extensions.lower_ascii,
+    "upperAscii": extensions.upper_ascii,
+    "trim": extensions.trim,
+}
+
+
+def _unwrap(field: cel.Node) -> tuple[cel.Node, Callable[[str], str] | None, str]:
+    """`customer.tier.lowerAscii()` as the field and the transform applied to its values."""
+    if isinstance(field, cel.Call) and field.target is not None and not field.args and field.function in _TRANSFORMS:
+        return field.target, _TRANSFORMS[field.function], f".{field.function}()"
+    return field, None, ""
 
 
 def _regex(cond: CheckedCondition, pattern: cel.Node) -> Iterator[Diagnostic]:
@@ -378,12 +435,19 @@ def _regex(cond: CheckedCondition, pattern: cel.Node) -> Iterator[Diagnostic]:
 def _compare(
     cond: CheckedCondition, node: cel.Binary, field: cel.Node, lits: list[cel.Lit], vocab: Vocabulary
 ) -> Iterator[Diagnostic]:
+    field, transform, suffix = _unwrap(field)
     found = cel.field_path(field)
     if found is None or found[0].bound:
         return
     path = ".".join((found[0].name, *found[1]))
     attr = vocab.attributes.get(path)
     dim = next((d for d in vocab.dimensions.values() if d.path_text == path), None)
+    if transform is not None:
+        if dim is not None and not dim.is_set:
+            for lit in lits:
+                if isinstance(lit.value, str):
+                    yield from _dimension_compare(dim, node, lit.value, _sub_span(cond, node), path + suffix, transform)
+        return
     declared = attr.type if attr is not None else ("list" if dim and dim.is_set else "string" if dim else None)
     span = _sub_span(cond, node)
     for lit in lits:
@@ -398,9 +462,17 @@ def _compare(
             yield from _dimension_compare(dim, node, v, span, path)
 
 
-def _dimension_compare(dim: DimensionDef, node: cel.Binary, v: str, span: Span, path: str) -> Iterator[Diagnostic]:
-    if v not in dim.values:
-        guess = did_you_mean(v, dim.values)
+def _dimension_compare(
+    dim: DimensionDef,
+    node: cel.Binary,
+    v: str,
+    span: Span,
+    path: str,
+    transform: Callable[[str], str] | None = None,
+) -> Iterator[Diagnostic]:
+    values = list(dim.values) if transform is None else list(dict.fromkeys(map(transform, dim.values)))
+    if v not in values:
+        guess = did_you_mean(v, values)
         verdict = "always true" if node.op == "!=" else "never true"
         msg = f"{_lit(v)} is not a value of dimension `{dim.name}` (at `{path}`): the comparison is {verdict}"
         hint = f"did you mean {_lit(guess)}?" if guess else f"values: {', '.join(dim.values[:12])}"
