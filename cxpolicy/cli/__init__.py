@@ -38,6 +38,10 @@ COMMANDS: dict[str, str] = {
     "serve": "cxpolicy.cli.serve:serve_cmd",
     "audit": "cxpolicy.cli.audit:audit_cmd",
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
+    "bundle": "cxpolicy.cli.bundle:bundle_cmd",
+    "fleet": "cxpolicy.cli.fleet:fleet_cmd",
+    "freeze": "cxpolicy.cli.freeze:freeze_cmd",
+    "unfreeze": "cxpolicy.cli.freeze:unfreeze_cmd",
 }
 
 

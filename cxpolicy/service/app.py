@@ -54,6 +54,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
+from cxpolicy.fleet import service as fleet_service
+from cxpolicy.fleet.service import Fleet
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
@@ -132,6 +134,7 @@ class _Service:
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.openapi_bytes = orjson.dumps(openapi())
         self.docs_html: str | None = None
+        self.fleet: Fleet | None = None  # set by create_app (cxpolicy.fleet.service)
 
     # ------------------------------------------------------------------ decisions
     async def decide(self, request: Request) -> Response:
@@ -145,6 +148,8 @@ class _Service:
         value = _parse(body, self.max_body, MAX_DEPTH)
         t0 = time.perf_counter()
         decision = self.engine.decide(value, explain)
+        if self.fleet is not None:
+            decision = self.fleet.after(value, decision)  # freezes, anomaly counts
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
@@ -166,6 +171,8 @@ class _Service:
         for item in value:
             t0 = time.perf_counter()
             d = policy.decide(item, explain)
+            if self.fleet is not None:
+                d = self.fleet.after(item, d)
             metrics.decided(d, time.perf_counter() - t0)
             decisions.append(d)
             if len(decisions) % 64 == 0:
@@ -477,6 +484,7 @@ def create_app(
     max_batch_body: int | None = None,
     registry: CollectorRegistry | None = None,
     close_on_shutdown: bool = False,
+    fleet: Fleet | None = None,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -484,7 +492,8 @@ def create_app(
     passes `CXPOLICY_ADMIN_TOKEN`). `audit` records every decision before it is returned.
     `max_body` bounds a single request's body; a batch body may be `max_batch_body` bytes
     (default 64 × max_body) holding at most `max_batch` requests. With `close_on_shutdown`
-    the app closes the engine and the sink when the server stops.
+    the app closes the engine and the sink when the server stops. `fleet` adds freezes and
+    anomaly signals (cxpolicy.fleet; `/v1/status` is served either way).
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -497,6 +506,9 @@ def create_app(
         max_batch_body=max_batch_body or max_body * 64,
         registry=registry or CollectorRegistry(),
     )
+    if fleet is not None:
+        svc.fleet = fleet
+        fleet.attach(svc)
     handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
         "decide": svc.decide,
         "decide_batch": svc.decide_batch,
@@ -511,6 +523,7 @@ def create_app(
         "resolve": svc.resolve,
         "openapi": svc.openapi,
         "docs": svc.docs,
+        **fleet_service.handlers(svc),
     }
     missing = {ep.name for ep in ENDPOINTS} ^ set(handlers)
     if missing:  # the endpoint table and the handlers must name the same routes
@@ -526,6 +539,8 @@ def create_app(
         svc.stopping = True
         if close_on_shutdown:
             await run_in_threadpool(engine.close)
+            if fleet is not None:
+                await run_in_threadpool(fleet.close)
             if audit is not None:
                 await run_in_threadpool(audit.close)
 

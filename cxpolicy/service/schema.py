@@ -358,6 +358,31 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         admin=True, audit=True, description="409 unless it is assigned (every resolution "
         "has an owner).",
     ),
+    Endpoint(
+        "status", "GET", "/v1/status", "This replica: revision, bundle, last reload, freezes",
+        {200: _JSON}, description="What `cxpolicy fleet status` compares across replicas "
+        "(docs/operations.md).",
+    ),
+    Endpoint(
+        "freezes", "GET", "/v1/freezes", "Active freezes and the history of every freeze and unfreeze",
+        {200: _JSON, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel}, admin=True,
+    ),
+    Endpoint(
+        "freeze_create", "POST", "/v1/freezes", "Freeze an action, tool, agent, channel or region",
+        {201: _JSON, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel}, admin=True,
+        description="Body `{\"kind\": \"action\", \"value\": \"refund.execute\", \"reason\": \"…\", "
+        "\"by\"?: \"…\"}`. Every replica reading the same freeze store escalates matching requests "
+        "until it is lifted.",
+    ),
+    Endpoint(
+        "freeze_lift", "POST", "/v1/freezes/{freeze_id}/lift", "Lift (unfreeze) one freeze",
+        {200: _JSON, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel}, admin=True,
+        description="Body `{\"reason\": \"…\", \"by\"?: \"…\"}`.",
+    ),
+    Endpoint(
+        "anomalies", "GET", "/v1/anomalies", "Anomalous rates flagged by this replica",
+        {200: _JSON},
+    ),
     Endpoint("openapi", "GET", "/openapi.json", "This document", {200: "application/json"}),
     Endpoint("docs", "GET", "/docs", "The API reference as a page", {200: "text/html"}),
 )

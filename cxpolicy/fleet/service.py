@@ -1,0 +1,235 @@
+"""What the decision service adds for a fleet: decisions in, frozen decisions and fleet state out.
+
+Input: every (request, decision) the service makes; operator calls to the fleet endpoints.
+Output: the decision with active freezes applied (`Fleet.after`), `/v1/status`,
+`/v1/freezes` (list, create, lift), `/v1/anomalies`, and the fleet's Prometheus metrics.
+
+Why it is shaped this way: `cxpolicy.service.app` stays the decision service; it calls
+`Fleet.after` once per decision (with no freeze active and no anomaly detector that is one
+attribute read and a method call) and routes the fleet endpoints to `handlers(service)`.
+`/v1/status` works without a `Fleet` too (a replica serving plain files still has a
+revision and a last reload), so `cxpolicy fleet status` can compare any replicas.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cxpolicy.engine.decision import Decision
+from cxpolicy.fleet.freeze import FreezeError, FreezeStore, FreezeWatcher, apply_freezes
+from cxpolicy.service.auth import Role
+
+if TYPE_CHECKING:
+    from cxpolicy.fleet.anomalies import AnomalyDetector
+    from cxpolicy.service.app import _Service
+    from cxpolicy.service.reload import Engine
+
+__all__ = ["Fleet", "default_replica_name", "handlers", "replica_status"]
+
+_JSON = "application/json"
+
+
+def default_replica_name() -> str:
+    return os.environ.get("CXPOLICY_REPLICA") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Fleet:
+    """The fleet parts one replica runs: a freeze watcher and an anomaly detector (either optional)."""
+
+    def __init__(
+        self,
+        *,
+        replica: str | None = None,
+        freezes: FreezeWatcher | None = None,
+        anomalies: AnomalyDetector | None = None,
+    ) -> None:
+        self.replica = replica or default_replica_name()
+        self.freezes = freezes
+        self.anomalies = anomalies
+        self._frozen: Any = None  # a Counter child once attached to a service
+        if anomalies is not None and freezes is not None:
+            anomalies.bind_freezer(self._auto_freeze)
+
+    @property
+    def store(self) -> FreezeStore | None:
+        return self.freezes.store if self.freezes is not None else None
+
+    def after(self, request: Any, decision: Decision) -> Decision:
+        """The decision as this replica must answer it: escalated if a freeze covers it."""
+        watcher = self.freezes
+        if watcher is not None:
+            current = watcher.current
+            if current:
+                matched = current.match(request)
+                if matched:
+                    decision = apply_freezes(decision, matched)
+                    if self._frozen is not None:
+                        self._frozen.inc()
+        if self.anomalies is not None:
+            self.anomalies.observe(request, decision)
+        return decision
+
+    def _auto_freeze(self, kind: str, value: str, reason: str) -> None:
+        watcher = self.freezes
+        if watcher is None:
+            return
+        if any(f.kind == kind and f.value == value for f in watcher.current.freezes):
+            return  # already frozen (by anyone): one freeze is enough
+        watcher.store.create(kind, value, reason, f"anomaly-detector@{self.replica}", source="anomaly")
+        watcher.refresh()
+
+    def attach(self, svc: _Service) -> None:
+        """Register metrics with the service's registries."""
+        self._frozen = Counter(
+            "cxpolicy_frozen_decisions",
+            "Decisions escalated because an operator (or an auto-freeze) froze what they cover.",
+            registry=svc.metrics.registry,
+        )
+        collector = _FleetCollector(self)
+        svc.metrics.registry.register(collector)
+        if svc.exposition is not svc.metrics.registry:
+            svc.exposition.register(collector)
+
+    def close(self) -> None:
+        if self.freezes is not None:
+            self.freezes.close()
+
+
+class _FleetCollector(Collector):
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def collect(self) -> Iterable[Any]:
+        w = self.fleet.freezes
+        if w is not None:
+            active = GaugeMetricFamily(
+                "cxpolicy_freezes_active", "Active freezes this replica enforces, by kind.", labels=["kind"]
+            )
+            counts: dict[str, int] = {}
+            for f in w.current.freezes:
+                counts[f.kind] = counts.get(f.kind, 0) + 1
+            for kind, n in sorted(counts.items()):
+                active.add_metric([kind], n)
+            yield active
+            version = w.current.version
+            yield GaugeMetricFamily("cxpolicy_freeze_version", "Freeze store version this replica holds.", version)
+            yield GaugeMetricFamily(
+                "cxpolicy_freeze_store_ok", "1 if the last read of the freeze store worked.", 0 if w.last_error else 1
+            )
+        if self.fleet.anomalies is not None:
+            yield from self.fleet.anomalies.metrics()
+
+
+def replica_status(svc: _Service) -> dict[str, Any]:
+    """What `/v1/status` answers: everything `cxpolicy fleet status` compares."""
+    engine: Engine = svc.engine
+    fleet: Fleet | None = getattr(svc, "fleet", None)
+    p = engine.policy
+    bundle_status = getattr(engine, "status", None)
+    out: dict[str, Any] = {
+        "replica": fleet.replica if fleet is not None else default_replica_name(),
+        "revision": p.revision,
+        "rule_count": p.rule_count,
+        "bundle": bundle_status() if callable(bundle_status) else None,
+        "last_reload": engine.last_reload.to_dict(),
+        "last_good": engine.last_good.to_dict(),
+        "reloads": {"ok": engine.reloads_ok, "failed": engine.reloads_failed},
+        "freeze": fleet.freezes.status() if fleet is not None and fleet.freezes is not None else None,
+        "anomalies": len(fleet.anomalies.active()) if fleet is not None and fleet.anomalies is not None else None,
+    }
+    return out
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=_JSON)
+
+
+def handlers(svc: _Service) -> dict[str, Callable[[Request], Awaitable[Response]]]:
+    """The fleet endpoints' handlers, by endpoint name (see `cxpolicy.service.schema`)."""
+    from cxpolicy.service.app import ApiError
+
+    def store() -> tuple[Fleet, FreezeStore]:
+        fleet: Fleet | None = getattr(svc, "fleet", None)
+        if fleet is None or fleet.store is None:
+            raise ApiError(404, "freeze_disabled", "no freeze store: start the service with --freeze-store URL")
+        return fleet, fleet.store
+
+    async def body(request: Request) -> dict[str, Any]:
+        from cxpolicy.engine.requests import MAX_DEPTH
+        from cxpolicy.service.app import _parse, _read_body
+
+        value = _parse(await _read_body(request, svc.max_body), svc.max_body, MAX_DEPTH)
+        if not isinstance(value, dict):
+            raise ApiError(400, "invalid_body", "the body is a JSON object")
+        return value
+
+    def who(caller_name: str, data: dict[str, Any]) -> str:
+        named = data.get("by")
+        return f"{named} (via {caller_name})" if isinstance(named, str) and named.strip() else caller_name
+
+    async def status(request: Request) -> Response:
+        return _json(replica_status(svc))
+
+    async def freezes(request: Request) -> Response:
+        svc._require(request, Role.ADMIN)
+        fleet, st = store()
+        history = await run_in_threadpool(st.history, 1000)
+        assert fleet.freezes is not None
+        return _json({**fleet.freezes.status(), "history": history})
+
+    async def freeze_create(request: Request) -> Response:
+        caller = svc._require(request, Role.ADMIN)
+        fleet, st = store()
+        data = await body(request)
+        kind, value, reason = data.get("kind"), data.get("value"), data.get("reason")
+        if not all(isinstance(x, str) for x in (kind, value, reason)):
+            raise ApiError(400, "invalid_body", "kind, value and reason are strings")
+        assert isinstance(kind, str) and isinstance(value, str) and isinstance(reason, str)
+        try:
+            f = await run_in_threadpool(st.create, kind, value, reason, who(caller.name, data))
+        except FreezeError as exc:
+            raise ApiError(400, "invalid_freeze", str(exc)) from None
+        if fleet.freezes is not None:
+            await run_in_threadpool(fleet.freezes.refresh)  # this replica enforces it at once
+        return _json(f.to_dict(), 201)
+
+    async def freeze_lift(request: Request) -> Response:
+        caller = svc._require(request, Role.ADMIN)
+        fleet, st = store()
+        data = await body(request)
+        reason = data.get("reason")
+        if not isinstance(reason, str):
+            raise ApiError(400, "invalid_body", "reason is a string: why the freeze is lifted")
+        fid = request.path_params["freeze_id"]
+        try:
+            lifted = await run_in_threadpool(lambda: st.lift(by=who(caller.name, data), reason=reason, freeze_id=fid))
+        except FreezeError as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        if fleet.freezes is not None:
+            await run_in_threadpool(fleet.freezes.refresh)
+        return _json(lifted[0].to_dict())
+
+    async def anomalies(request: Request) -> Response:
+        fleet: Fleet | None = getattr(svc, "fleet", None)
+        if fleet is None or fleet.anomalies is None:
+            return _json({"enabled": False, "anomalies": [], "recent": []})
+        return _json({"enabled": True, **fleet.anomalies.report()})
+
+    return {
+        "status": status,
+        "freezes": freezes,
+        "freeze_create": freeze_create,
+        "freeze_lift": freeze_lift,
+        "anomalies": anomalies,
+    }
