@@ -152,7 +152,8 @@ def test_engine_keeps_the_last_good_bundle(tmp_path: Path) -> None:
         refused(B.sign(unsigned, B.load_private_key(private.read_bytes())), "compile")
         # Signed and compiles, but the manifest names another revision than it compiles to.
         good_text = entries["policy/rules.cxp"]
-        m = B.Manifest("sha256:" + "0" * 64, {"policy/rules.cxp": hashlib.sha256(good_text).hexdigest()}, (), {}, 2, "t")
+        digest = hashlib.sha256(good_text).hexdigest()
+        m = B.Manifest("sha256:" + "0" * 64, {"policy/rules.cxp": digest}, (), {}, 2, "t")
         lying = _repack({"manifest.json": m.to_bytes(), "policy/rules.cxp": good_text})
         refused(B.sign(lying, B.load_private_key(private.read_bytes())), "revision")
         assert engine.reloads_failed == 5

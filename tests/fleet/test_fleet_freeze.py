@@ -48,7 +48,9 @@ def _freeze(kind: str, value: str, fid: str = "frz-1") -> Freeze:
         ("tool", "crm.export", {"tool": "crm.export"}, {"context": {"tool": 5}}),
     ],
 )
-def test_each_kind_matches_its_field_only(kind: str, value: str, hit: dict[str, object], miss: dict[str, object]) -> None:
+def test_each_kind_matches_its_field_only(
+    kind: str, value: str, hit: dict[str, object], miss: dict[str, object]
+) -> None:
     fs = FreezeSet(1, [_freeze(kind, value)])
     assert [f.id for f, _ in fs.match(hit)] == ["frz-1"]
     assert fs.match(miss) == ()
