@@ -191,3 +191,42 @@ def test_config_from_a_table() -> None:
         AnomalyConfig.from_mapping({"windw": 30})
     with pytest.raises(ValueError, match="auto_freeze"):
         AnomalyConfig.from_mapping({"auto_freeze": [{"signal": "escalation", "dimension": "queue"}]})
+
+
+def test_the_service_counts_its_decisions_and_lists_anomalies(tmp_path: Path) -> None:
+    import httpx
+    from fleet_support import write_policy
+    from service_support import running_server
+
+    from cxpolicy.fleet.service import Fleet
+    from cxpolicy.service.app import create_app
+    from cxpolicy.service.reload import Engine
+
+    clock, rng = Clock(), random.Random(11)
+    det = AnomalyDetector(AnomalyConfig(window=60, warmup=5), clock=clock)
+    app = create_app(Engine([write_policy(tmp_path / "p")]), fleet=Fleet(replica="r", anomalies=det))
+
+    def batch(spike: bool) -> list[dict[str, Any]]:
+        out = []
+        for i in range(60):
+            agent = f"agent-{i % 4}"
+            big = rng.random() < (0.8 if spike and agent == "agent-2" else 0.05)
+            out.append({"action": "refund.execute", "channel": "chat", "actor": {"kind": "ai", "id": agent},
+                        "customer": {"segment": "retail", "risk_tier": "low", "region": "IN"},
+                        "context": {"amount": 5000 if big else 10}})  # fmt: skip
+        return out
+
+    with running_server(app) as url:
+        for w in range(12):
+            r = httpx.post(f"{url}/v1/decide/batch", json=batch(spike=w == 11))
+            assert r.status_code == 200
+            clock.t += 60
+        body = httpx.get(f"{url}/v1/anomalies").json()
+        assert body["enabled"] and body["windows_judged"] == 12
+        flagged = {(a["dimension"], a["value"], a["signal"]) for a in body["anomalies"]}
+        assert ("agent", "agent-2", "escalation") in flagged
+        assert not {k for k in flagged if k[0] == "agent" and k[1] != "agent-2"}
+        assert 'cxpolicy_anomaly_active{dimension="agent",signal="escalation",value="agent-2"} 1.0' in httpx.get(
+            f"{url}/metrics"
+        ).text
+        assert httpx.get(f"{url}/v1/status").json()["anomalies"] >= 1
