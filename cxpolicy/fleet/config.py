@@ -36,6 +36,8 @@ ENV = {
     "freeze_store": "CXPOLICY_FREEZE_STORE",
     "replica": "CXPOLICY_REPLICA",
     "anomalies": "CXPOLICY_ANOMALIES",
+    "stream": "CXPOLICY_STREAM",
+    "stream_spool": "CXPOLICY_STREAM_SPOOL",
 }
 
 
@@ -54,6 +56,10 @@ def fleet_options(f: F) -> F:
         click.option("--replica", metavar="NAME", help="This replica's name in /v1/status (default host:pid)."),
         click.option("--anomalies", type=click.Path(exists=True, dir_okay=False), metavar="TOML",
                      help="Turn on anomaly signals with these settings (an empty file: the defaults)."),
+        click.option("--stream", metavar="URL",
+                     help="Also publish every decision: nats://host:4222/SUBJECT?stream=NAME or kafka://host:9092/TOPIC."),
+        click.option("--stream-spool", metavar="DIR", default="var/stream-spool", show_default=True,
+                     help="Disk spool for --stream (a broker outage loses nothing)."),
     ]  # fmt: skip
     for opt in reversed(opts):
         f = opt(f)
@@ -68,6 +74,8 @@ class FleetOptions:
     freeze_store: str | None = None
     replica: str | None = None
     anomalies: str | None = None
+    stream: str | None = None
+    stream_spool: str = "var/stream-spool"
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any]) -> FleetOptions:
@@ -88,14 +96,14 @@ class FleetOptions:
             value = getattr(self, name)
             if value is None:
                 continue
-            if name in ("bundle_key", "anomalies") or (name == "bundle" and "://" not in str(value)):
+            if name in ("bundle_key", "anomalies", "stream_spool") or (name == "bundle" and "://" not in str(value)):
                 value = os.path.abspath(str(value))
             out[var] = str(value)
         return out
 
     @property
     def active(self) -> bool:
-        return bool(self.freeze_store or self.anomalies or self.bundle or self.replica)
+        return bool(self.freeze_store or self.anomalies or self.bundle or self.replica or self.stream)
 
     def engine(self, *, detect: bool) -> Engine | None:
         """The `BundleEngine` for `--bundle` (raises BundleError/PolicyError when the first
@@ -124,4 +132,9 @@ class FleetOptions:
 
             with open(self.anomalies, "rb") as fh:
                 detector = AnomalyDetector(AnomalyConfig.from_mapping(tomllib.load(fh)))
-        return Fleet(replica=self.replica, freezes=watcher, anomalies=detector)
+        stream = None
+        if self.stream:
+            from cxpolicy.fleet.stream import open_stream
+
+            stream = open_stream(self.stream, self.stream_spool)  # each process claims a slot
+        return Fleet(replica=self.replica, freezes=watcher, anomalies=detector, stream=stream)

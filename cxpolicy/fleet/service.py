@@ -32,6 +32,7 @@ from cxpolicy.service.auth import Role
 
 if TYPE_CHECKING:
     from cxpolicy.fleet.anomalies import AnomalyDetector
+    from cxpolicy.fleet.stream import DecisionStream
     from cxpolicy.service.app import _Service
     from cxpolicy.service.reload import Engine
 
@@ -53,10 +54,12 @@ class Fleet:
         replica: str | None = None,
         freezes: FreezeWatcher | None = None,
         anomalies: AnomalyDetector | None = None,
+        stream: DecisionStream | None = None,
     ) -> None:
         self.replica = replica or default_replica_name()
         self.freezes = freezes
         self.anomalies = anomalies
+        self.stream = stream  # the service emits each decision once it is answered
         self._frozen: Any = None  # a Counter child once attached to a service
         if anomalies is not None and freezes is not None:
             anomalies.bind_freezer(self._auto_freeze)
@@ -104,6 +107,9 @@ class Fleet:
     def close(self) -> None:
         if self.freezes is not None:
             self.freezes.close()
+        if self.stream is not None:
+            self.stream.flush(5)  # a clean stop sends what it can; the rest stays spooled
+            self.stream.close()
 
 
 class _FleetCollector(Collector):
@@ -147,6 +153,7 @@ def replica_status(svc: _Service) -> dict[str, Any]:
         "reloads": {"ok": engine.reloads_ok, "failed": engine.reloads_failed},
         "freeze": fleet.freezes.status() if fleet is not None and fleet.freezes is not None else None,
         "anomalies": len(fleet.anomalies.active()) if fleet is not None and fleet.anomalies is not None else None,
+        "stream": fleet.stream.status() if fleet is not None and fleet.stream is not None else None,
     }
     return out
 

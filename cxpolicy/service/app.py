@@ -153,6 +153,8 @@ class _Service:
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
+        if self.fleet is not None and self.fleet.stream is not None:
+            self.fleet.stream.emit(value, decision)  # answered (and audited): now logged out
         return orjson.dumps(decision.to_dict())
 
     async def decide_batch(self, request: Request) -> Response:
@@ -179,6 +181,9 @@ class _Service:
                 await asyncio.sleep(0)  # let other requests in during a long batch
         if self.audit is not None:
             await self._record(list(zip(value, decisions, strict=True)))
+        if self.fleet is not None and self.fleet.stream is not None:
+            for item, d in zip(value, decisions, strict=True):
+                self.fleet.stream.emit(item, d)
         return _json([d.to_dict() for d in decisions])
 
     async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
