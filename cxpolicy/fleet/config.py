@@ -38,6 +38,7 @@ ENV = {
     "anomalies": "CXPOLICY_ANOMALIES",
     "stream": "CXPOLICY_STREAM",
     "stream_spool": "CXPOLICY_STREAM_SPOOL",
+    "otel": "CXPOLICY_OTEL",
 }
 
 
@@ -60,6 +61,8 @@ def fleet_options(f: F) -> F:
                      help="Also publish every decision: nats://host:4222/SUBJECT?stream=NAME or kafka://host:9092/TOPIC."),
         click.option("--stream-spool", metavar="DIR", default="var/stream-spool", show_default=True,
                      help="Disk spool for --stream (a broker outage loses nothing)."),
+        click.option("--otel", is_flag=True, default=None,
+                     help="An OpenTelemetry span per decision (needs cxpolicy[otel]; exporter per OTEL_* settings)."),
     ]  # fmt: skip
     for opt in reversed(opts):
         f = opt(f)
@@ -76,6 +79,7 @@ class FleetOptions:
     anomalies: str | None = None
     stream: str | None = None
     stream_spool: str = "var/stream-spool"
+    otel: bool = False
 
     @classmethod
     def from_options(cls, opts: Mapping[str, Any]) -> FleetOptions:
@@ -87,6 +91,8 @@ class FleetOptions:
         raw: dict[str, Any] = {k: env[v] for k, v in ENV.items() if env.get(v)}
         if "bundle_poll" in raw:
             raw["bundle_poll"] = float(raw["bundle_poll"])
+        if "otel" in raw:
+            raw["otel"] = raw["otel"].strip().lower() in ("1", "true", "yes", "on")
         return cls(**raw)
 
     def to_env(self) -> dict[str, str]:
@@ -94,7 +100,7 @@ class FleetOptions:
         out: dict[str, str] = {}
         for name, var in ENV.items():
             value = getattr(self, name)
-            if value is None:
+            if value is None or value is False:
                 continue
             if name in ("bundle_key", "anomalies", "stream_spool") or (name == "bundle" and "://" not in str(value)):
                 value = os.path.abspath(str(value))
@@ -103,7 +109,7 @@ class FleetOptions:
 
     @property
     def active(self) -> bool:
-        return bool(self.freeze_store or self.anomalies or self.bundle or self.replica or self.stream)
+        return bool(self.freeze_store or self.anomalies or self.bundle or self.replica or self.stream or self.otel)
 
     def engine(self, *, detect: bool) -> Engine | None:
         """The `BundleEngine` for `--bundle` (raises BundleError/PolicyError when the first
@@ -137,4 +143,9 @@ class FleetOptions:
             from cxpolicy.fleet.stream import open_stream
 
             stream = open_stream(self.stream, self.stream_spool)  # each process claims a slot
-        return Fleet(replica=self.replica, freezes=watcher, anomalies=detector, stream=stream)
+        spans = None
+        if self.otel:
+            from cxpolicy.fleet.tracing import DecisionSpans
+
+            spans = DecisionSpans()
+        return Fleet(replica=self.replica, freezes=watcher, anomalies=detector, stream=stream, spans=spans)

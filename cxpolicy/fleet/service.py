@@ -33,6 +33,7 @@ from cxpolicy.service.auth import Role
 if TYPE_CHECKING:
     from cxpolicy.fleet.anomalies import AnomalyDetector
     from cxpolicy.fleet.stream import DecisionStream
+    from cxpolicy.fleet.tracing import DecisionSpans
     from cxpolicy.service.app import _Service
     from cxpolicy.service.reload import Engine
 
@@ -55,11 +56,13 @@ class Fleet:
         freezes: FreezeWatcher | None = None,
         anomalies: AnomalyDetector | None = None,
         stream: DecisionStream | None = None,
+        spans: DecisionSpans | None = None,
     ) -> None:
         self.replica = replica or default_replica_name()
         self.freezes = freezes
         self.anomalies = anomalies
         self.stream = stream  # the service emits each decision once it is answered
+        self.spans = spans
         self._frozen: Any = None  # a Counter child once attached to a service
         if anomalies is not None and freezes is not None:
             anomalies.bind_freezer(self._auto_freeze)
@@ -68,8 +71,9 @@ class Fleet:
     def store(self) -> FreezeStore | None:
         return self.freezes.store if self.freezes is not None else None
 
-    def after(self, request: Any, decision: Decision) -> Decision:
-        """The decision as this replica must answer it: escalated if a freeze covers it."""
+    def after(self, request: Any, decision: Decision, started: float | None = None) -> Decision:
+        """The decision as this replica must answer it: escalated if a freeze covers it.
+        `started` (perf_counter when deciding began) times the OpenTelemetry span."""
         watcher = self.freezes
         if watcher is not None:
             current = watcher.current
@@ -81,6 +85,8 @@ class Fleet:
                         self._frozen.inc()
         if self.anomalies is not None:
             self.anomalies.observe(request, decision)
+        if self.spans is not None:
+            self.spans.record(request, decision, started)
         return decision
 
     def _auto_freeze(self, kind: str, value: str, reason: str) -> None:

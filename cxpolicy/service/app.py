@@ -149,7 +149,7 @@ class _Service:
         t0 = time.perf_counter()
         decision = self.engine.decide(value, explain)
         if self.fleet is not None:
-            decision = self.fleet.after(value, decision)  # freezes, anomaly counts
+            decision = self.fleet.after(value, decision, t0)  # freezes, anomaly counts, spans
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
@@ -174,7 +174,7 @@ class _Service:
             t0 = time.perf_counter()
             d = policy.decide(item, explain)
             if self.fleet is not None:
-                d = self.fleet.after(item, d)
+                d = self.fleet.after(item, d, t0)
             metrics.decided(d, time.perf_counter() - t0)
             decisions.append(d)
             if len(decisions) % 64 == 0:
