@@ -201,6 +201,12 @@ class AnomalyDetector:
             keys = self._keys(request, decision)
         except Exception:  # an odd request must not break deciding
             return
+        try:
+            self._count(keys, signals)
+        except Exception:  # a bug here must cost a count, never a decision
+            log.exception("anomaly counting failed")
+
+    def _count(self, keys: list[Key], signals: list[str]) -> None:
         now = self.clock()
         with self._lock:
             if now >= self._window_end:

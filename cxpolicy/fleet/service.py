@@ -13,6 +13,7 @@ revision and a last reload), so `cxpolicy fleet status` can compare any replicas
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Fleet", "default_replica_name", "handlers", "replica_status"]
 
 _JSON = "application/json"
+log = logging.getLogger("cxpolicy.fleet.service")
 
 
 def default_replica_name() -> str:
@@ -84,9 +86,12 @@ class Fleet:
                     if self._frozen is not None:
                         self._frozen.inc()
         if self.anomalies is not None:
-            self.anomalies.observe(request, decision)
+            self.anomalies.observe(request, decision)  # never raises
         if self.spans is not None:
-            self.spans.record(request, decision, started)
+            try:
+                self.spans.record(request, decision, started)
+            except Exception:  # a tracing exporter's bug must not fail a decision
+                log.exception("decision span failed")
         return decision
 
     def _auto_freeze(self, kind: str, value: str, reason: str) -> None:

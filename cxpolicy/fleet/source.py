@@ -215,6 +215,7 @@ class BundleEngine(Engine):
         else:
             self._policy = policy  # the swap: one reference assignment
             self.bundle, self._candidate = self._candidate, None
+            self._drop_old_unpacked()
             self.reloads_ok += 1
             result = ReloadResult(
                 ok=True, revision=policy.revision, previous=previous, trigger=trigger, at=datetime.now(UTC),
@@ -225,6 +226,13 @@ class BundleEngine(Engine):
                 log.info("bundle reload (%s): now serving %s", trigger, policy.revision)
         self.last_reload = result
         return result
+
+    def _drop_old_unpacked(self) -> None:
+        """Unpacked files of bundles no longer serving (the compiled policy holds its texts)."""
+        keep = self.bundle.digest.removeprefix("sha256:")[:24] if self.bundle is not None else None
+        for d in self._workdir.iterdir():
+            if d.name != keep:
+                shutil.rmtree(d, ignore_errors=True)
 
     # ------------------------------------------------------------------ polling
     def check_now(self) -> ReloadResult | None:
@@ -253,7 +261,7 @@ class BundleEngine(Engine):
     def status(self) -> dict[str, Any]:
         """What `/v1/status` reports about the bundle."""
         return {
-            "source": self.source.location,
+            "source": _public(self.source.location),
             "kind": self.source.kind,
             "verification": "ed25519" if self.keys is not None else "off",
             "serving": self.bundle.describe() if self.bundle is not None else None,
@@ -273,6 +281,18 @@ class BundleEngine(Engine):
 
     def __repr__(self) -> str:
         return f"<BundleEngine {self.revision[:19]} from {self.source.location}>"
+
+
+def _public(location: str) -> str:
+    """A location fit for a status page: no credentials, no query (a presigned URL's token)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in location:
+        return location
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _now_iso() -> str:

@@ -90,7 +90,7 @@ class BundleServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.gets += 1
-                data = server.files.get(self.path)
+                data = server.files.get(self.path.split("?", 1)[0])
                 if data is None:
                     self.send_error(404)
                     return

@@ -204,8 +204,10 @@ def test_directory_and_url_sources(tmp_path: Path) -> None:
     server = BundleServer()
     try:
         server.files["/b.tar.gz"] = data
-        with BundleEngine(f"{server.url}/b.tar.gz", keys=public_keys(public), poll=0) as engine:  # type: ignore[arg-type]
+        url = f"{server.url}/b.tar.gz?X-Amz-Signature=secret"  # a presigned URL
+        with BundleEngine(url, keys=public_keys(public), poll=0) as engine:  # type: ignore[arg-type]
             assert engine.revision == B.read(data).revision
+            assert engine.status()["source"] == f"{server.url}/b.tar.gz"  # the token is not shown
             assert engine.check_now() is None and server.not_modified == 1  # the ETag saved a download
             server.files["/b.tar.gz"] = b"broken"
             result = engine.check_now()
