@@ -177,3 +177,61 @@ def test_fleet_status_says_what_differs() -> None:
     assert any("freeze" in p for p in compare([*same[:2], _st("sha256:a", "sha256:x", 1, [])]))
     assert any("refused" in p for p in compare([*same[:2], _st("sha256:a", "sha256:x", 2, ["f1"], ok=False)]))
     assert any("unreachable" in p for p in compare([*same[:2], {"error": "connection refused"}]))
+
+
+def test_workers_share_bundle_freezes_and_summed_metrics(tmp_path: Path) -> None:
+    """`--workers 2`: the fleet options reach every worker (through the environment), each
+    worker enforces the freeze, and the frozen-decision counter sums over both."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cxpolicy.fleet.freeze import SQLiteFreezeStore
+
+    private, public = keypair(tmp_path)
+    bundle = tmp_path / "bank.tar.gz"
+    bundle.write_bytes(signed_bundle(write_policy(tmp_path / "v1", limit=100), private))
+    rev2_bytes = signed_bundle(write_policy(tmp_path / "v2", limit=1000), private)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [CXPOLICY, "serve", "--port", str(port), "--workers", "2", "--bundle", str(bundle),
+           "--bundle-key", str(public), "--bundle-poll", "0.2", "--freeze-store", f"sqlite:///{tmp_path}/f.db",
+           "--replica", "w", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env={**os.environ, "CXPOLICY_ADMIN_TOKEN": TOKEN},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                return False
+
+        wait_for(up, timeout=60, interval=0.1)
+        with SQLiteFreezeStore(tmp_path / "f.db") as store:
+            f = store.create("channel", "chat", "workers drill", "ops")
+        # Both workers must hold it: every one of many answers (spread over the workers) escalates.
+        wait_for(lambda: all(httpx.post(f"{url}/v1/decide", json=REQUESTS[0]).json()["reasons"][0]["rule"]
+                             == f"cxpolicy.freeze.{f.id}" for _ in range(10)), timeout=30)  # fmt: skip
+        before = _frozen_total(url, text_string_to_metric_families)
+        for _ in range(20):
+            assert httpx.post(f"{url}/v1/decide", json=REQUESTS[0]).json()["effect"] == "escalate"
+        assert _frozen_total(url, text_string_to_metric_families) - before == 20  # summed over workers
+        tmp = bundle.with_suffix(".tmp")
+        tmp.write_bytes(rev2_bytes)
+        tmp.replace(bundle)
+        rev2 = B.read(rev2_bytes).revision
+        wait_for(lambda: all(httpx.post(f"{url}/v1/decide", json=REQUESTS[4]).json()["policy_revision"] == rev2
+                             for _ in range(10)), timeout=30)  # fmt: skip
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _frozen_total(url: str, parse: object) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        s.value for fam in parse(text) for s in fam.samples  # type: ignore[operator]
+        if s.name == "cxpolicy_frozen_decisions_total"
+    )  # fmt: skip
