@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from cxpolicy.engine.decision import Decision
 from cxpolicy.fleet.freeze import FreezeError, FreezeStore, FreezeWatcher, apply_freezes
+from cxpolicy.fleet.models import FreezeBodyModel, LiftBodyModel
 from cxpolicy.service.auth import Role
 
 if TYPE_CHECKING:
@@ -183,18 +184,8 @@ def handlers(svc: _Service) -> dict[str, Callable[[Request], Awaitable[Response]
             raise ApiError(404, "freeze_disabled", "no freeze store: start the service with --freeze-store URL")
         return fleet, fleet.store
 
-    async def body(request: Request) -> dict[str, Any]:
-        from cxpolicy.engine.requests import MAX_DEPTH
-        from cxpolicy.service.app import _parse, _read_body
-
-        value = _parse(await _read_body(request, svc.max_body), svc.max_body, MAX_DEPTH)
-        if not isinstance(value, dict):
-            raise ApiError(400, "invalid_body", "the body is a JSON object")
-        return value
-
-    def who(caller_name: str, data: dict[str, Any]) -> str:
-        named = data.get("by")
-        return f"{named} (via {caller_name})" if isinstance(named, str) and named.strip() else caller_name
+    def who(caller_name: str, named: str | None) -> str:
+        return f"{named} (via {caller_name})" if named else caller_name
 
     async def status(request: Request) -> Response:
         return _json(replica_status(svc))
@@ -209,13 +200,10 @@ def handlers(svc: _Service) -> dict[str, Callable[[Request], Awaitable[Response]
     async def freeze_create(request: Request) -> Response:
         caller = svc._require(request, Role.ADMIN)
         fleet, st = store()
-        data = await body(request)
-        kind, value, reason = data.get("kind"), data.get("value"), data.get("reason")
-        if not all(isinstance(x, str) for x in (kind, value, reason)):
-            raise ApiError(400, "invalid_body", "kind, value and reason are strings")
-        assert isinstance(kind, str) and isinstance(value, str) and isinstance(reason, str)
+        data = await svc._admin_body(request, FreezeBodyModel)
+        assert isinstance(data, FreezeBodyModel)
         try:
-            f = await run_in_threadpool(st.create, kind, value, reason, who(caller.name, data))
+            f = await run_in_threadpool(st.create, data.kind, data.value, data.reason, who(caller.name, data.by))
         except FreezeError as exc:
             raise ApiError(400, "invalid_freeze", str(exc)) from None
         if fleet.freezes is not None:
@@ -225,13 +213,12 @@ def handlers(svc: _Service) -> dict[str, Callable[[Request], Awaitable[Response]
     async def freeze_lift(request: Request) -> Response:
         caller = svc._require(request, Role.ADMIN)
         fleet, st = store()
-        data = await body(request)
-        reason = data.get("reason")
-        if not isinstance(reason, str):
-            raise ApiError(400, "invalid_body", "reason is a string: why the freeze is lifted")
+        data = await svc._admin_body(request, LiftBodyModel)
+        assert isinstance(data, LiftBodyModel)
         fid = request.path_params["freeze_id"]
+        by = who(caller.name, data.by)
         try:
-            lifted = await run_in_threadpool(lambda: st.lift(by=who(caller.name, data), reason=reason, freeze_id=fid))
+            lifted = await run_in_threadpool(lambda: st.lift(by=by, reason=data.reason, freeze_id=fid))
         except FreezeError as exc:
             raise ApiError(404, "not_found", str(exc)) from None
         if fleet.freezes is not None:

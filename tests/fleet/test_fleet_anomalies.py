@@ -223,6 +223,10 @@ def test_the_service_counts_its_decisions_and_lists_anomalies(tmp_path: Path) ->
             clock.t += 60
         body = httpx.get(f"{url}/v1/anomalies").json()
         assert body["enabled"] and body["windows_judged"] == 12
+        from cxpolicy.fleet.models import AnomaliesModel, StatusModel
+
+        AnomaliesModel.model_validate(body)
+        StatusModel.model_validate(httpx.get(f"{url}/v1/status").json())
         flagged = {(a["dimension"], a["value"], a["signal"]) for a in body["anomalies"]}
         assert ("agent", "agent-2", "escalation") in flagged
         assert not {k for k in flagged if k[0] == "agent" and k[1] != "agent-2"}

@@ -22,6 +22,7 @@ from cxpolicy.fleet.freeze import (
     SQLiteFreezeStore,
     apply_freezes,
 )
+from cxpolicy.fleet.models import FreezeListModel, FreezeModel, StatusModel
 from cxpolicy.fleet.service import Fleet
 from cxpolicy.kinds import Effect
 from cxpolicy.service.app import create_app
@@ -141,15 +142,18 @@ def test_two_services_on_one_store(tmp_path: Path) -> None:
         assert httpx.post(f"{a}/v1/decide", json=req).json()["effect"] == "allow"
         body = {"kind": "action", "value": "refund.execute", "reason": "INC-1: refunds paused"}
         assert httpx.post(f"{a}/v1/freezes", json=body).status_code == 401
-        r = httpx.post(f"{a}/v1/freezes", json={**body, "kind": "planet"}, headers=ADMIN)
-        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_freeze"
+        for bad in ({**body, "kind": "planet"}, {**body, "reason": "  "}, {**body, "extra": 1}, [1]):
+            r = httpx.post(f"{a}/v1/freezes", json=bad, headers=ADMIN)
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_body", bad
         r = httpx.post(f"{a}/v1/freezes", json={**body, "by": "alice"}, headers=ADMIN)
         assert r.status_code == 201, r.text
         fid = r.json()["id"]
         assert r.json()["created_by"] == "alice (via admin)"
+        FreezeModel.model_validate(r.json())  # the published schema is what is served
         d = httpx.post(f"{a}/v1/decide", json=req).json()  # the replica that took it: at once
         assert d["effect"] == "escalate" and d["reasons"][0]["rule"] == f"cxpolicy.freeze.{fid}"
         wait_for(lambda: httpx.get(f"{b}/v1/status").json()["freeze"]["version"] == 1, timeout=10)
+        StatusModel.model_validate(httpx.get(f"{b}/v1/status").json())
         d = httpx.post(f"{b}/v1/decide", json=req).json()
         assert d["effect"] == "escalate" and "INC-1" in d["reasons"][0]["because"]
         batch = httpx.post(f"{b}/v1/decide/batch", json=[req, REQUESTS[4]]).json()
@@ -159,6 +163,7 @@ def test_two_services_on_one_store(tmp_path: Path) -> None:
         assert "cxpolicy_frozen_decisions_total 2.0" in metrics
         listing = httpx.get(f"{b}/v1/freezes", headers=ADMIN).json()
         assert [h["event"] for h in listing["history"]] == ["freeze"]
+        FreezeListModel.model_validate(listing)
         r = httpx.post(f"{b}/v1/freezes/{fid}/lift", json={"reason": "fixed"}, headers=ADMIN)
         assert r.status_code == 200 and r.json()["lifted_by"] == "admin"
         assert httpx.post(f"{b}/v1/freezes/{fid}/lift", json={"reason": "again"}, headers=ADMIN).status_code == 404

@@ -25,6 +25,7 @@ from service_support import wait_for
 
 from cxpolicy.cli.fleet import compare
 from cxpolicy.fleet import bundle as B
+from cxpolicy.fleet.models import StatusModel
 
 TOKEN = "replica-admin-token-0123456789"
 CXPOLICY = str(Path(sys.executable).with_name("cxpolicy"))
@@ -109,6 +110,7 @@ def test_three_replicas_bundles_and_a_freeze(tmp_path: Path, pg: str) -> None:
 
             wait_for(refused, timeout=30)
             assert revisions() == {rev2}
+            StatusModel.model_validate(_status(urls[0]))  # the published schema, bundle and freeze parts filled
             for u in urls:
                 d = httpx.post(f"{u}/v1/decide", json=REQUESTS[1]).json()
                 assert d["policy_revision"] == rev2
@@ -209,8 +211,11 @@ def test_workers_share_bundle_freezes_and_summed_metrics(tmp_path: Path) -> None
         with SQLiteFreezeStore(tmp_path / "f.db") as store:
             f = store.create("channel", "chat", "workers drill", "ops")
         # Both workers must hold it: every one of many answers (spread over the workers) escalates.
-        wait_for(lambda: all(httpx.post(f"{url}/v1/decide", json=REQUESTS[0]).json()["reasons"][0]["rule"]
-                             == f"cxpolicy.freeze.{f.id}" for _ in range(10)), timeout=30)  # fmt: skip
+        def frozen() -> bool:  # a worker that has not seen it yet answers with no reasons at all
+            reasons = httpx.post(f"{url}/v1/decide", json=REQUESTS[0]).json()["reasons"]
+            return [r["rule"] for r in reasons][:1] == [f"cxpolicy.freeze.{f.id}"]
+
+        wait_for(lambda: all(frozen() for _ in range(10)), timeout=30)
         before = _frozen_total(url, text_string_to_metric_families)
         for _ in range(20):
             assert httpx.post(f"{url}/v1/decide", json=REQUESTS[0]).json()["effect"] == "escalate"

@@ -29,6 +29,7 @@ class Broker:
         self.port = free_port()
         self.store = root / "js"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "nats.log"
 
     @property
     def url(self) -> str:
@@ -37,10 +38,12 @@ class Broker:
     def start(self) -> None:
         assert NATS is not None
         cmd = [NATS, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.log, "ab") as log:  # kept for the failure message
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         import socket
 
         def up() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.explain()
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return True
@@ -48,6 +51,10 @@ class Broker:
                 return False
 
         wait_for(up, timeout=20)
+
+    def explain(self) -> str:
+        code = self.proc.poll() if self.proc is not None else "not running"
+        return f"nats-server exit {code}; log tail:\n{self.log.read_text(errors='replace')[-2000:]}"
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -69,7 +76,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 async def _read_all(url: str, stream: str, subject: str) -> list[str]:
     import nats
 
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=20, reconnect_time_wait=0.25)
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)
@@ -103,9 +110,10 @@ def test_every_decision_arrives_exactly_once_across_a_broker_crash(tmp_path: Pat
         assert stream.pending_bytes > 0
         broker.start()  # same store directory: the stream and its dedup window survive
         burst(500)
-        assert stream.flush(60), stream.status()
+        assert stream.flush(60), (stream.status(), broker.explain())
     finally:
         stream.close()
+    assert broker.proc is not None and broker.proc.poll() is None, broker.explain()
     ids = asyncio.run(_read_all(broker.url, "CXP", "cxp.decisions"))
     counts = collections.Counter(ids)
     assert len(sent) == 3000 and len(set(sent)) == 3000
