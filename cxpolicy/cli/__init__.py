@@ -42,6 +42,10 @@ COMMANDS: dict[str, str] = {
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
     "shadow": "cxpolicy.cli.shadow:shadow_cmd",
     "callers": "cxpolicy.cli.callers:callers_cmd",
+    "bundle": "cxpolicy.cli.bundle:bundle_cmd",
+    "fleet": "cxpolicy.cli.fleet:fleet_cmd",
+    "freeze": "cxpolicy.cli.freeze:freeze_cmd",
+    "unfreeze": "cxpolicy.cli.freeze:unfreeze_cmd",
 }
 
 

@@ -30,6 +30,7 @@ import click
 
 from cxpolicy.cli import ExitCode
 from cxpolicy.cli.options import detect_option, load_or_exit, policy_options, use_color
+from cxpolicy.fleet.config import FleetOptions, fleet_options
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ def create_app_from_env() -> object:
     env = os.environ
     paths = [p for p in env.get(ENV_PATHS, "").split(os.pathsep) if p]
     packs = [p for p in env.get(ENV_PACKS, "").split(",") if p]
-    engine = Engine(
+    fleet_cfg = FleetOptions.from_env(env)
+    engine = fleet_cfg.engine(detect=flag(env.get(ENV_DETECT))) or Engine(
         paths, packs=packs, watch=flag(env.get(ENV_WATCH)), detect=flag(env.get(ENV_DETECT))
     )
     audit = None
@@ -87,6 +89,7 @@ def create_app_from_env() -> object:
         shadow=make_shadow(shadow_paths, packs, engine, env.get(ENV_SHADOW_LOG) or "", audit)
         if shadow_paths
         else None,
+        fleet=fleet_cfg.fleet(),
     )
 
 
@@ -193,6 +196,7 @@ def default_shadow_log(audit_url: str | None) -> str:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@fleet_options
 def serve_cmd(
     paths: tuple[str, ...],
     packs: tuple[str, ...],
@@ -219,6 +223,7 @@ def serve_cmd(
     body_timeout: float,
     cpu_budget: float,
     log_level: str,
+    **fleet_opts: Any,
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/decide/batch, GET /v1/policy, /metrics …
 
@@ -238,7 +243,14 @@ def serve_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine: Engine | None = None
-    if workers > 1:
+    fleet_cfg = FleetOptions.from_options(fleet_opts)
+    if fleet_cfg.bundle:
+        engine = _bundle_engine_or_exit(fleet_cfg, detect=detect)
+        policy = engine.policy
+        if workers > 1:  # checked once here; every worker loads it on its own
+            engine.close()
+            engine = None
+    elif workers > 1:
         policy = load_or_exit(paths, packs, detect=detect)  # fail once, here, with diagnostics
     else:
         engine = _engine_or_exit(paths, packs, watch=watch, detect=detect)
@@ -314,6 +326,7 @@ def serve_cmd(
                 ENV_AUDIT_WITNESS: audit_witness or "",
                 ENV_MAX_BODY: str(max_body),
                 ENV_MAX_BATCH: str(max_batch),
+                **fleet_cfg.to_env(),
             }
         )
         _run_workers(workers, options)
@@ -338,6 +351,7 @@ def serve_cmd(
         callers=callers,
         subject=subject,
         cpu_budget=cpu_budget,
+        fleet=fleet_cfg.fleet(),
     )
     uvicorn.run(app, **options)
 
@@ -399,6 +413,22 @@ def _engine_or_exit(
         errors = len([d for d in exc.diagnostics if d.is_error])
         click.echo(f"policy rejected: {errors} error(s)", err=True)
         sys.exit(ExitCode.POLICY_ERROR)
+
+
+def _bundle_engine_or_exit(cfg: FleetOptions, *, detect: bool) -> Engine:
+    from cxpolicy.fleet.bundle import BundleError
+    from cxpolicy.lang.source import PolicyError
+
+    try:
+        engine = cfg.engine(detect=detect)
+    except PolicyError as exc:
+        click.echo(exc.render(color=use_color()), err=True)
+        sys.exit(ExitCode.POLICY_ERROR)
+    except (BundleError, OSError, ValueError) as exc:  # refused, unreachable, a bad key file
+        click.echo(f"cxpolicy serve: cannot serve the bundle {cfg.bundle!r}: {exc}", err=True)
+        sys.exit(1)
+    assert engine is not None
+    return engine
 
 
 def _check_audit(url: str, witness: str | None) -> None:

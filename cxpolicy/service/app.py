@@ -66,6 +66,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
 from cxpolicy.engine.decision import Decision, DecisionError
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
+from cxpolicy.fleet import service as fleet_service
+from cxpolicy.fleet.service import Fleet
 from cxpolicy.kinds import ErrorKind
 from cxpolicy.limits import SERVICE_BATCH_CPU_SECONDS, SERVICE_MAX_BATCH, SERVICE_MAX_BODY, SERVICE_MAX_HEADERS
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
@@ -166,6 +168,7 @@ class _Service:
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.openapi_bytes = orjson.dumps(openapi())
         self.docs_html: str | None = None
+        self.fleet: Fleet | None = None  # set by create_app (cxpolicy.fleet.service)
 
     # ------------------------------------------------------------------ decisions
     async def decide(self, request: Request) -> Response:
@@ -212,11 +215,17 @@ class _Service:
             value, decision, data = work()
         else:  # parsing and detection over a long text: off the event loop
             value, decision, data = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
+        if self.fleet is not None:
+            frozen = self.fleet.after(value, decision, t0)  # freezes, anomaly counts, spans
+            if frozen is not decision:
+                decision, data = frozen, orjson.dumps(frozen.to_dict())
         self.metrics.decided(decision, time.perf_counter() - t0)
         if self.audit is not None:
             await self._record([(value, decision)])
         if self.shadow is not None:
             self.shadow.observe(value, decision)
+        if self.fleet is not None and self.fleet.stream is not None:
+            self.fleet.stream.emit(value, decision)  # answered (and audited): now logged out
         return data
 
     async def decide_batch(self, request: Request) -> Response:
@@ -234,7 +243,7 @@ class _Service:
             )
         policy = self.engine.policy  # one revision decides the whole batch
         metrics = self.metrics
-        max_item, budget = self.max_body, self.cpu_budget
+        max_item, budget, fleet = self.max_body, self.cpu_budget, self.fleet
 
         def run() -> list[Decision]:  # in a worker thread: the event loop keeps serving
             start = time.thread_time()
@@ -254,6 +263,8 @@ class _Service:
                     )
                 else:
                     d = decide_trusted(policy.decide, item, bound, explain, errors)
+                if fleet is not None:
+                    d = fleet.after(item, d, t0)
                 metrics.decided(d, time.perf_counter() - t0)
                 out.append(d)
             return out
@@ -264,6 +275,9 @@ class _Service:
                 self.shadow.observe(item, d)
         if self.audit is not None:
             await self._record(list(zip(value, decisions, strict=True)))
+        if self.fleet is not None and self.fleet.stream is not None:
+            for item, d in zip(value, decisions, strict=True):
+                self.fleet.stream.emit(item, d)
         data = await anyio.to_thread.run_sync(
             lambda: orjson.dumps([d.to_dict() for d in decisions]), limiter=self._heavy_limiter()
         )
@@ -614,6 +628,7 @@ def create_app(
     callers: Callers | None = None,
     subject: Any = None,
     cpu_budget: float = DEFAULT_CPU_BUDGET,
+    fleet: Fleet | None = None,
 ) -> Starlette:
     """The decision service over `engine`.
 
@@ -626,7 +641,8 @@ def create_app(
     decision is also made by a candidate revision in the background and differences logged
     (`cxpolicy.service.shadow`); the answer is always the live decision. `callers` (from a callers
     file) replaces `admin_token`; `subject` verifies subject tokens; `cpu_budget` bounds the
-    CPU seconds of one batch.
+    CPU seconds of one batch. `fleet` adds freezes and
+    anomaly signals (cxpolicy.fleet; `/v1/status` is served either way).
     """
     if max_body < 1 or max_batch < 1:
         raise ValueError("max_body and max_batch must be positive")
@@ -643,6 +659,9 @@ def create_app(
         subject=subject,
         cpu_budget=cpu_budget,
     )
+    if fleet is not None:
+        svc.fleet = fleet
+        fleet.attach(svc)
     handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
         "decide": svc.decide,
         "decide_batch": svc.decide_batch,
@@ -657,6 +676,7 @@ def create_app(
         "resolve": svc.resolve,
         "openapi": svc.openapi,
         "docs": svc.docs,
+        **fleet_service.handlers(svc),
     }
     missing = {ep.name for ep in ENDPOINTS} ^ set(handlers)
     if missing:  # the endpoint table and the handlers must name the same routes
@@ -683,6 +703,8 @@ def create_app(
             await run_in_threadpool(shadow.close)
         if close_on_shutdown:
             await run_in_threadpool(engine.close)
+            if fleet is not None:
+                await run_in_threadpool(fleet.close)
             if audit is not None:
                 await run_in_threadpool(audit.close)
 

@@ -28,6 +28,14 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from cxpolicy.fleet.models import (
+    AnomaliesModel,
+    FreezeBodyModel,
+    FreezeListModel,
+    FreezeModel,
+    LiftBodyModel,
+    StatusModel,
+)
 from cxpolicy.kinds import Effect, Style
 
 __all__ = [
@@ -358,6 +366,31 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         admin=True, audit=True, description="409 unless it is assigned (every resolution "
         "has an owner).",
     ),
+    Endpoint(
+        "status", "GET", "/v1/status", "This replica: revision, bundle, last reload, freezes",
+        {200: StatusModel}, description="What `cxpolicy fleet status` compares across replicas "
+        "(docs/operations.md).",
+    ),
+    Endpoint(
+        "freezes", "GET", "/v1/freezes", "Active freezes and the history of every freeze and unfreeze",
+        {200: FreezeListModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel}, admin=True,
+    ),
+    Endpoint(
+        "freeze_create", "POST", "/v1/freezes", "Freeze an action, tool, agent, channel or region",
+        {201: FreezeModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel},
+        body=FreezeBodyModel, admin=True,
+        description="Every replica reading the same freeze store escalates matching requests "
+        "until it is lifted.",
+    ),
+    Endpoint(
+        "freeze_lift", "POST", "/v1/freezes/{freeze_id}/lift", "Lift (unfreeze) one freeze",
+        {200: FreezeModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel},
+        body=LiftBodyModel, admin=True,
+    ),
+    Endpoint(
+        "anomalies", "GET", "/v1/anomalies", "Anomalous rates flagged by this replica",
+        {200: AnomaliesModel},
+    ),
     Endpoint("openapi", "GET", "/openapi.json", "This document", {200: "application/json"}),
     Endpoint("docs", "GET", "/docs", "The API reference as a page", {200: "text/html"}),
 )
@@ -365,6 +398,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 _MODELS: tuple[type[BaseModel], ...] = (
     DecisionModel, RequestModel, PolicyInfoModel, ReloadResultModel, HealthModel, ErrorModel,
     DecisionRecordModel, EscalationListModel, EscalationModel, AssignModel, ResolveModel,
+    StatusModel, FreezeListModel, FreezeModel, FreezeBodyModel, LiftBodyModel, AnomaliesModel,
 )  # fmt: skip
 
 
