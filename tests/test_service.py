@@ -494,6 +494,11 @@ def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
         assert decision["effect"] == "escalate" and not decision["errors"]
         assert "desk-3" in decision["escalate_to"]
         assert (tmp_path / "var" / "audit.db").exists()
+        # The trace curl carries the reviewer credential it needs, and answers with a trace.
+        traced = shlex.split(next(x for x in lines if "explain=true" in x).strip())
+        headers = dict(h.split(": ", 1) for h in (traced[i + 1] for i, a in enumerate(traced) if a == "-H"))
+        r = httpx.post(traced[2], content=traced[traced.index("-d") + 1], headers=headers)
+        assert r.status_code == 200 and "trace" in r.json()
         # The banner says how to reach the console; its made-up token signs in, and the stop is there.
         console = next(x for x in lines if "console:" in x)
         token = console.split("the token ", 1)[1].split()[0]

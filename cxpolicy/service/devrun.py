@@ -95,11 +95,14 @@ def example_request(policy: PolicySet, rulesets: list[Path]) -> dict[str, Any]:
     return best[1] if best else dict(FALLBACK_REQUEST)
 
 
-def curl_lines(base: str, request: dict[str, Any]) -> list[str]:
+def curl_lines(base: str, request: dict[str, Any], token: str | None = None) -> list[str]:
+    """The curls the banner prints: a decision, and its trace (which needs a reviewer's
+    credential: the trace says exactly what blocked a request, so agents do not get it)."""
     body = shlex.quote(json.dumps(request, separators=(",", ":")))
+    auth = f" -H 'Authorization: Bearer {token}'" if token else ""
     return [
         f"curl -s {base}/v1/decide -H 'Content-Type: application/json' -d {body}",
-        f"curl -s '{base}/v1/decide?explain=true' -H 'Content-Type: application/json' -d {body}",
+        f"curl -s '{base}/v1/decide?explain=true' -H 'Content-Type: application/json'{auth} -d {body}",
     ]
 
 
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
            else "your CXPOLICY_ADMIN_TOKEN"),
         "",
         "Try it (paste into another terminal):",
-        *("  " + line for line in curl_lines(base, example_request(policy, rulesets))),
+        *("  " + line for line in curl_lines(base, example_request(policy, rulesets), token)),
         "",
         f"API docs: {base}/docs   policy: {base}/v1/policy   metrics: {base}/metrics",
         "",
