@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "serve": "cxpolicy.cli.serve:serve_cmd",
     "audit": "cxpolicy.cli.audit:audit_cmd",
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
+    "grant": "cxpolicy.cli.grant:grant_cmd",
 }
 
 

@@ -27,10 +27,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import detect_option, load_or_exit, policy_options, use_color
+from cxpolicy.cli.options import (
+    detect_option,
+    grant_key_options,
+    grant_keys_or_exit,
+    load_or_exit,
+    policy_options,
+    use_color,
+)
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 
 if TYPE_CHECKING:
+    from cxpolicy.grants.tokens import GrantKeys
     from cxpolicy.service.reload import Engine
 
 __all__ = ["create_app_from_env", "serve_cmd"]
@@ -43,6 +51,8 @@ ENV_AUDIT = "CXPOLICY_AUDIT"
 ENV_MAX_BODY = "CXPOLICY_MAX_BODY"
 ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
+ENV_GRANT_KEY_FILES = "CXPOLICY_GRANT_KEY_FILES"  # the workers' copy of --grant-key-file
+ENV_GRANT_PUBLIC_KEYS = "CXPOLICY_GRANT_PUBLIC_KEYS"
 
 
 def _truthy(value: str | None) -> bool:
@@ -58,7 +68,14 @@ def create_app_from_env() -> object:
     paths = [p for p in env.get(ENV_PATHS, "").split(os.pathsep) if p]
     packs = [p for p in env.get(ENV_PACKS, "").split(",") if p]
     engine = Engine(
-        paths, packs=packs, watch=_truthy(env.get(ENV_WATCH)), detect=_truthy(env.get(ENV_DETECT))
+        paths,
+        packs=packs,
+        watch=_truthy(env.get(ENV_WATCH)),
+        detect=_truthy(env.get(ENV_DETECT)),
+        grant_keys=grant_keys_or_exit(
+            [p for p in env.get(ENV_GRANT_KEY_FILES, "").split(os.pathsep) if p],
+            [p for p in env.get(ENV_GRANT_PUBLIC_KEYS, "").split(os.pathsep) if p],
+        ),
     )
     audit = None
     if env.get(ENV_AUDIT):
@@ -111,6 +128,7 @@ def create_app_from_env() -> object:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@grant_key_options
 def serve_cmd(
     paths: tuple[str, ...],
     packs: tuple[str, ...],
@@ -125,6 +143,8 @@ def serve_cmd(
     access_log: bool,
     http_impl: str,
     log_level: str,
+    grant_key_files: tuple[str, ...],
+    grant_public_keys: tuple[str, ...],
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/decide/batch, GET /v1/policy, /metrics …
 
@@ -144,10 +164,11 @@ def serve_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine: Engine | None = None
+    keys = grant_keys_or_exit(grant_key_files, grant_public_keys)
     if workers > 1:
         policy = load_or_exit(paths, packs, detect=detect)  # fail once, here, with diagnostics
     else:
-        engine = _engine_or_exit(paths, packs, watch=watch, detect=detect)
+        engine = _engine_or_exit(paths, packs, watch=watch, detect=detect, grant_keys=keys)
         policy = engine.policy
     if audit_url:
         _check_audit(audit_url)
@@ -178,6 +199,8 @@ def serve_cmd(
                 ENV_AUDIT: audit_url or "",
                 ENV_MAX_BODY: str(max_body),
                 ENV_MAX_BATCH: str(max_batch),
+                ENV_GRANT_KEY_FILES: os.pathsep.join(grant_key_files),
+                ENV_GRANT_PUBLIC_KEYS: os.pathsep.join(grant_public_keys),
             }
         )
         _run_workers(workers, options)
@@ -241,7 +264,12 @@ def _run_workers(workers: int, options: dict[str, Any]) -> None:
 
 
 def _engine_or_exit(
-    paths: tuple[str, ...], packs: tuple[str, ...], *, watch: bool, detect: bool
+    paths: tuple[str, ...],
+    packs: tuple[str, ...],
+    *,
+    watch: bool,
+    detect: bool,
+    grant_keys: GrantKeys | None = None,
 ) -> Engine:
     from cxpolicy.lang.source import PolicyError
     from cxpolicy.service.reload import Engine
@@ -249,7 +277,7 @@ def _engine_or_exit(
     if not paths and not packs:
         raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
     try:
-        return Engine(list(paths), packs=packs, watch=watch, detect=detect)
+        return Engine(list(paths), packs=packs, watch=watch, detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         errors = len([d for d in exc.diagnostics if d.is_error])

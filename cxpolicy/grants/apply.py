@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cxpolicy.engine.compiler import CompiledRule
     from cxpolicy.engine.policy_set import PolicySet
 
-__all__ = ["MAX_GRANTS", "GrantCheck", "check_grants", "decide_with_grants", "needs_grant_step"]
+__all__ = ["MAX_GRANTS", "GrantCheck", "as_evaluated", "check_grants", "decide_with_grants", "needs_grant_step"]
 
 MAX_GRANTS = 16
 """More grants than this in one request are refused (each costs a signature check)."""
@@ -160,6 +160,13 @@ def _evaluated_request(request: Mapping[str, Any], otp_proven: bool, enforced: b
             sub[name] = True
         out[parent] = sub
     return out
+
+
+def as_evaluated(ps: PolicySet, request: dict[str, Any], *, spent: Collection[str] = ()) -> dict[str, Any]:
+    """The request as the rules see it once its grants are checked (for explain's stories)."""
+    checks, _ = check_grants(ps, request, spent=spent)
+    otp = any(c.valid and c.grant is not None and c.grant.kind == "otp" for c in checks)
+    return _evaluated_request(request, otp, getattr(ps, "grant_keys", None) is not None)
 
 
 def decide_with_grants(
