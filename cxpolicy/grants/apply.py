@@ -90,9 +90,9 @@ def check_grants(
     ps: PolicySet, request: Mapping[str, Any], *, spent: Collection[str] = (), now: float | None = None
 ) -> tuple[list[GrantCheck], list[DecisionError]]:
     """Verify every grant of `request` against `ps` (keys, rule names, effects). Never raises."""
-    tokens = request.get("grants")
-    if tokens is None:
+    if "grants" not in request:
         return [], []
+    tokens = request["grants"]
     if type(tokens) is not list:
         return [], [DecisionError("grant", "`grants` must be a list of signed grants (strings)", field="grants")]
     if len(tokens) > MAX_GRANTS:

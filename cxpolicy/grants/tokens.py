@@ -361,6 +361,13 @@ def verify(token: Any, keys: GrantKeys | None, *, digest: str | None = None, now
         header = inspect(token)["header"]
     except ValueError as exc:
         return Verification(None, str(exc))
+    sig = token.rsplit(".", 1)[1]
+    try:  # one spelling per signature: base64url's spare bits would let one grant take several forms
+        canonical = base64.urlsafe_b64encode(_b64(sig)).rstrip(b"=").decode() == sig
+    except (binascii.Error, ValueError):
+        canonical = False
+    if not canonical:
+        return Verification(None, "the signature is not canonical base64url")
     alg = header.get("alg")
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None
     if alg not in ALGORITHMS:
