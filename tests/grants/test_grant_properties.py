@@ -85,9 +85,13 @@ def test_a_changed_claim_without_the_key_lifts_nothing(case: tuple[dict[str, Any
     head, body, sig = tok.split(".")
     claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     if what == "key" or what == "decision_other_key":
-        forged = token(req, "otp" if rule.endswith("otp") else "approval", [rule], signer=GrantSigner.hs256(OTHER_SECRET))
+        forged = token(
+            req, "otp" if rule.endswith("otp") else "approval", [rule], signer=GrantSigner.hs256(OTHER_SECRET)
+        )
     else:
-        claims[what] = {"digest": "sha256:" + "0" * 64, "kind": "root", "exp": 1, "rules": ["t.g.big_refund_fraud"]}[what]
+        claims[what] = {"digest": "sha256:" + "0" * 64, "kind": "root", "exp": 1, "rules": ["t.g.big_refund_fraud"]}[
+            what
+        ]
         new_body = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
         forged = f"{head}.{new_body}.{sig}"
     d = PS.decide(with_grants(req, forged))

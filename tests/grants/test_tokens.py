@@ -47,7 +47,9 @@ def test_round_trip_hs256() -> None:
 
 def test_eddsa_verified_with_the_public_key_only() -> None:
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     signer = GrantSigner.ed25519(pem, kid="otp-1")
     keys = GrantKeys(ed25519=(("otp-1", private.public_key()),))
     tok = _issue(signer)
@@ -102,7 +104,16 @@ def test_claims_are_checked_after_the_signature() -> None:
         return jwt.encode(claims, SECRET, algorithm="HS256")
 
     now = int(time.time())
-    good = {"jti": "j", "kind": "otp", "decision": "d", "digest": DIGEST, "rules": ["r"], "iat": now, "exp": now + 60, "iss": "i"}
+    good = {
+        "jti": "j",
+        "kind": "otp",
+        "decision": "d",
+        "digest": DIGEST,
+        "rules": ["r"],
+        "iat": now,
+        "exp": now + 60,
+        "iss": "i",
+    }
     assert verify(signed(good), KEYS, digest=DIGEST).valid
     for key, value, problem in [
         ("kind", "admin", "unknown grant kind"),
@@ -151,4 +162,4 @@ def test_rfc8785_number_and_string_forms() -> None:
     assert canonical_request({"\u20ac": 1, "\r": 2, "\U0001f600": 3, "a": 4}) == (
         '{"\\r":2,"a":4,"\u20ac":1,"\U0001f600":3}'.encode()
     )
-    assert canonical_request({"s": "\u2028\x01\"\\/é"}) == '{"s":"\u2028\\u0001\\"\\\\/é"}'.encode()
+    assert canonical_request({"s": '\u2028\x01"\\/é'}) == '{"s":"\u2028\\u0001\\"\\\\/é"}'.encode()
