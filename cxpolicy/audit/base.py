@@ -74,6 +74,14 @@ class StoreTx(ABC):
     @abstractmethod
     def insert_escalation(self, esc: Escalation, seq: int) -> None: ...
 
+    def spent_grants(self, jtis: Sequence[str]) -> set[str]:
+        """The grant ids among `jtis` already consumed (read under the write lock)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot consume grants")
+
+    def insert_grant_use(self, row: tuple[Any, ...]) -> None:
+        """Consume one grant: the values of `GRANT_USES_COLUMNS`; a repeated id must raise."""
+        raise NotImplementedError(f"{type(self).__name__} cannot consume grants")
+
     @abstractmethod
     def get_escalation(self, escalation_id: str) -> Escalation | None: ...
 

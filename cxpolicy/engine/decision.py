@@ -234,6 +234,8 @@ class Decision:
     trace: Trace | None = None
     signals: Mapping[str, Any] | None = field(default=None, repr=False)
     grants_used: tuple[str, ...] = ()  # ids of the grants this decision used (one-use, §9)
+    grant_checks: tuple[Any, ...] = field(default=(), repr=False)  # grants.apply.GrantCheck, for the audit
+    escalations: tuple[str, ...] = field(default=(), repr=False)  # ids the audit sink opened for it
 
     @property
     def summary(self) -> str:

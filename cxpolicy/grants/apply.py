@@ -224,6 +224,7 @@ def decide_with_grants(
         reasons=tuple(reasons),
         errors=(*decision.errors, *grant_errors),
         grants_used=used,
+        grant_checks=tuple(checks),
     )
     if explain and decision.trace is not None:
         lines = tuple(_trace_entry(c, lifted_by_grant, evaluated) for c in checks)

@@ -52,10 +52,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
+from cxpolicy.audit.grants import GrantAlreadyUsed
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
+from cxpolicy.grants.consume import SpentInMemory
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
+from cxpolicy.service.grants import handlers as grant_handlers
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
@@ -131,6 +134,7 @@ class _Service:
         self.audit_failed_at: float | None = None
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.openapi_bytes = orjson.dumps(openapi())
+        self.spent = SpentInMemory()  # one-use without an audit store (this process only)
         self.docs_html: str | None = None
 
     # ------------------------------------------------------------------ decisions
@@ -146,9 +150,11 @@ class _Service:
         t0 = time.perf_counter()
         decision = self.engine.decide(value, explain)
         self.metrics.decided(decision, time.perf_counter() - t0)
-        if self.audit is not None:
+        if decision.grants_used or decision.grant_checks:  # one-use: consume, or decide again
+            decision = await self._record_with_grants(self.engine.policy, value, decision, explain)
+        elif self.audit is not None:
             await self._record([(value, decision)])
-        return orjson.dumps(decision.to_dict())
+        return orjson.dumps(self._answer(decision, value))
 
     async def decide_batch(self, request: Request) -> Response:
         explain = _flag(request.query_params.get("explain"))
@@ -170,9 +176,35 @@ class _Service:
             decisions.append(d)
             if len(decisions) % 64 == 0:
                 await asyncio.sleep(0)  # let other requests in during a long batch
+        for i, d in enumerate(decisions):  # grants are consumed one decision at a time
+            if d.grants_used or d.grant_checks:
+                decisions[i] = await self._record_with_grants(policy, value[i], d, explain)
         if self.audit is not None:
-            await self._record(list(zip(value, decisions, strict=True)))
-        return _json([d.to_dict() for d in decisions])
+            plain = [(v, d) for v, d in zip(value, decisions, strict=True) if not (d.grants_used or d.grant_checks)]
+            if plain:
+                await self._record(plain)
+        return _json([self._answer(d, v) for d, v in zip(decisions, value, strict=True)])
+
+    async def _record_with_grants(self, policy: Any, value: Any, decision: Decision, explain: bool) -> Decision:
+        """Record a decision that used grants; if one was spent first, decide again (grants/consume.py)."""
+        from cxpolicy.grants.consume import adecide_once
+
+        async def record(v: Any, d: Decision) -> None:
+            if self.audit is None:
+                self.spent.record(v, d)
+            else:
+                await self._record([(v, d)])
+
+        return await adecide_once(policy, value, record, explain=explain, first=decision)
+
+    def _answer(self, decision: Decision, request: Any) -> dict[str, Any]:
+        """The decision's JSON; a stopped one also says how to resume (escalations, challenge)."""
+        out = decision.to_dict()
+        if decision.effect.severity >= 2:
+            from cxpolicy.service.grants import challenge
+
+            out.update(challenge(decision, request))
+        return out
 
     async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
         assert self.audit is not None
@@ -199,6 +231,8 @@ class _Service:
                         for v, d in pairs
                     )
                 )
+        except GrantAlreadyUsed:
+            raise
         except Exception as exc:
             self.audit_failed_at = time.monotonic()
             self.metrics.audit_failures.inc(len(pairs))
@@ -509,6 +543,7 @@ def create_app(
         "escalations": svc.escalations,
         "assign": svc.assign,
         "resolve": svc.resolve,
+        **grant_handlers(svc),
         "openapi": svc.openapi,
         "docs": svc.docs,
     }
