@@ -216,6 +216,27 @@ class AuditSink(ABC):
     ) -> Escalation:
         """`POST /v1/escalations/{id}/resolve`; the note is masked like a request."""
 
+    def decide_outcome(
+        self,
+        escalation_id: str,
+        outcome: str,
+        *,
+        by: str,
+        why: str,
+        grant: Any = None,
+        now: datetime | None = None,
+    ) -> Escalation:
+        """`approve` (with the grant it issued) or `deny` an escalation (LANGUAGE.md §9)."""
+        raise NotImplementedError(f"{type(self).__name__} has no escalation outcomes")
+
+    def record_grant_issue(self, grant: Any, *, by: str, now: datetime | None = None) -> None:
+        """Chain the `issue` record of a grant made outside an escalation."""
+        raise NotImplementedError(f"{type(self).__name__} does not record grants")
+
+    def grant_use(self, jti: str) -> dict[str, Any] | None:
+        """Which decision used grant `jti`, if any."""
+        raise NotImplementedError(f"{type(self).__name__} does not record grants")
+
     @abstractmethod
     def overdue(self, now: datetime | None = None) -> list[Escalation]: ...
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from cxpolicy.engine.decision import Decision
 from cxpolicy.grants import GrantSigner, issue, liftable_rules, request_digest
+from cxpolicy.grants.approvals import APPROVAL_TTL
 from cxpolicy.grants.digest import DigestError
 from cxpolicy.kinds import Effect
 
@@ -28,8 +29,6 @@ __all__ = ["APPROVAL_TTL", "CHALLENGE_TTL", "approve", "challenge", "deny", "esc
 
 CHALLENGE_TTL = 24 * 3600
 """Seconds after a stopped decision during which a grant may still be issued for it."""
-APPROVAL_TTL = 15 * 60
-"""Seconds an approval grant stays usable once issued (the agent retries right away)."""
 OTP_TTL = 5 * 60
 
 
@@ -102,6 +101,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int 
 
 async def approve(svc: Any, request: Request) -> Response:
     """`POST /v1/escalations/{id}/approve` {"why"}: close it approved and answer the grant."""
+    from cxpolicy.grants.approvals import ApprovalError, approve_escalation
     from cxpolicy.service.app import ApiError, _audit_call, _json
 
     caller = svc._require(request, _role("REVIEW"))
@@ -109,37 +109,14 @@ async def approve(svc: Any, request: Request) -> Response:
     body = await _body(svc, request)
     why = _text(body, "why") or ""
     esc_id = request.path_params["escalation_id"]
-    policy = svc.engine.policy
+    signer = _signer(svc, "cxpolicy-review")
 
     def run() -> dict[str, Any]:
-        from cxpolicy.grants.tokens import Grant
-
-        esc = sink.get_escalation(esc_id)
-        if esc is None:
-            from cxpolicy.audit import UnknownEscalation
-
-            raise UnknownEscalation(esc_id)
-        rec = sink.get(esc.decision_id)
-        detail = rec.detail_object() if rec is not None else None
-        digest = detail.get("grant_digest") if isinstance(detail, dict) else None
-        if not digest:
-            raise ApiError(409, "no_digest", f"decision {esc.decision_id} has no request digest to bind a grant to")
-        rules = [
-            str(r["rule"])
-            for r in esc.reasons
-            if r.get("rule") and _queue_of(policy, str(r["rule"])) == esc.queue
-        ] or [str(r["rule"]) for r in esc.reasons if r.get("rule")]
-        if not rules:
-            raise ApiError(409, "nothing_to_lift", "this escalation was opened by a default or an error, not a rule")
-        signer = _signer(svc, "cxpolicy-review")
-        now = time.time()
-        token = issue(signer, kind="approval", decision=esc.decision_id, digest=digest, rules=rules,
-                      ttl=APPROVAL_TTL, by=caller.name, now=now)  # fmt: skip
-        grant = Grant(_claim(token, "jti"), "approval", esc.decision_id, digest, tuple(rules), int(now),
-                      int(now) + APPROVAL_TTL, signer.iss, caller.name)  # fmt: skip
-        closed = sink.decide_outcome(esc_id, "approve", by=caller.name, why=why, grant=grant)
-        return {"grant": token, "escalation": closed.to_dict(), "outcome": "approved",
-                "grant_id": grant.jti, "expires_at": grant.exp, "rules": rules}  # fmt: skip
+        try:
+            done = approve_escalation(sink, esc_id, signer=signer, by=caller.name, why=why, policy=svc.engine.policy)
+        except ApprovalError as exc:
+            raise ApiError(409, "nothing_to_lift", str(exc)) from None
+        return done.to_dict()
 
     return _json(await _audit_call(run))
 
@@ -239,13 +216,6 @@ def _sink(svc: Any) -> Any:
     if svc.audit is None:
         raise ApiError(404, "audit_disabled", "escalations need the audit log: start with --audit sqlite:///audit.db")
     return svc.audit
-
-
-def _queue_of(policy: Any, rule_id: str) -> str:
-    from cxpolicy.audit.escalations import UNASSIGNED_QUEUE
-
-    r = policy.rule(rule_id)
-    return (r.queue if r is not None else None) or UNASSIGNED_QUEUE
 
 
 def _claim(token: str, name: str) -> str:
