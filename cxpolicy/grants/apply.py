@@ -217,14 +217,19 @@ def decide_with_grants(
     effect, queues = decision.effect, decision.escalate_to
     if lifted_by_grant:
         effect, queues = _recombine(ps, reasons)
-    out = dataclasses.replace(
-        decision,
-        effect=effect,
-        escalate_to=queues,
-        reasons=tuple(reasons),
-        errors=(*decision.errors, *grant_errors),
-        grants_used=used,
-        grant_checks=tuple(checks),
+    out = Decision(
+        decision.decision_id,
+        effect,
+        decision.redact,
+        queues,
+        tuple(reasons) if lifted_by_grant else decision.reasons,
+        (*decision.errors, *grant_errors) if grant_errors else decision.errors,
+        decision.policy_revision,
+        decision.default_applied,
+        decision.trace,
+        decision.signals,
+        used,
+        tuple(checks),
     )
     if explain and decision.trace is not None:
         lines = tuple(_trace_entry(c, lifted_by_grant, evaluated) for c in checks)
