@@ -178,15 +178,17 @@ class Explanation:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "decision": self.decision.to_dict(include_trace=False),
             "matched": [s.to_dict() for s in self.matched],
             "why": self.why(),
             "near_misses": [s.to_dict() for s in self.near_misses],
             "counterfactuals": [c.to_dict() for c in self.counterfactuals],
             "searched": self.searched,
-            "grants": [dict(g) for g in self.decision.trace.grants] if self.decision.trace else [],
         }
+        if self.decision.trace is not None and self.decision.trace.grants:
+            out["grants"] = [dict(g) for g in self.decision.trace.grants]
+        return out
 
 
 def explain(policy: PolicySet, request: Any, *, alternatives: int = 4) -> Explanation:
