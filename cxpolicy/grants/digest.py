@@ -17,6 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 __all__ = ["ENGINE_ONLY", "EXCLUDED_TOP_LEVEL", "DigestError", "canonical_request", "request_digest", "strip_request"]
 
 EXCLUDED_TOP_LEVEL: frozenset[str] = frozenset({"grants", "signals"})
@@ -43,12 +45,47 @@ def strip_request(request: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_SAFE_INT = 2**53 - 1
+
+
+def _orjson_is_jcs(value: Any, depth: int = 0) -> bool:
+    """Whether orjson (sorted keys) writes exactly RFC 8785 for `value`: no floats (JCS spells
+    `1.0` as `1` and uses ECMAScript exponents), integers within ±(2^53 - 1), ASCII keys (so
+    orjson's key order equals JCS's UTF-16 order). Strings are escaped identically (only the
+    quote, the backslash and control characters, as lowercase u00xx escapes);
+    tests/grants/test_tokens.py holds the two encoders equal on generated values."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if depth > 64:
+        return False
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii() or not _orjson_is_jcs(v, depth + 1):
+                return False
+        return True
+    if t is list:
+        return all(_orjson_is_jcs(v, depth + 1) for v in value)
+    return False
+
+
 def canonical_request(request: Mapping[str, Any]) -> bytes:
-    """RFC 8785 bytes of the stripped request; `DigestError` when it cannot be encoded exactly."""
+    """RFC 8785 bytes of the stripped request; `DigestError` when it cannot be encoded exactly.
+
+    The common request (strings, small integers, ASCII keys) is written by orjson, ~5x faster
+    than the pure-Python `rfc8785` encoder, which writes everything else (floats above all)."""
     import rfc8785
 
+    stripped = strip_request(request)
+    if _orjson_is_jcs(stripped):
+        try:
+            return orjson.dumps(stripped, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # e.g. a lone surrogate: let rfc8785 report it
+            pass
     try:
-        return rfc8785.dumps(strip_request(request))
+        return rfc8785.dumps(stripped)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         raise DigestError(f"the request cannot be canonicalised (RFC 8785): {exc}") from exc
 

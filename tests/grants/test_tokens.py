@@ -9,6 +9,8 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxpolicy.grants import (
     DigestError,
@@ -163,3 +165,32 @@ def test_rfc8785_number_and_string_forms() -> None:
         '{"\\r":2,"a":4,"\u20ac":1,"\U0001f600":3}'.encode()
     )
     assert canonical_request({"s": '\u2028\x01"\\/é'}) == '{"s":"\u2028\\u0001\\"\\\\/é"}'.encode()
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=5))
+def test_fast_digest_path_equals_rfc8785(value: dict[str, object]) -> None:
+    import rfc8785
+
+    from cxpolicy.grants import canonical_request
+
+    try:
+        expected = rfc8785.dumps({k: v for k, v in value.items() if k not in ("grants", "signals")})
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        with pytest.raises(DigestError):
+            canonical_request(value)
+        return
+    if isinstance(value.get("context"), dict) and "otp_verified" in value["context"]:
+        return  # stripped differently on purpose
+    assert canonical_request(value) == expected
