@@ -58,7 +58,7 @@ def _orjson_is_jcs(value: Any, depth: int = 0) -> bool:
     if t is str or t is bool or value is None:
         return True
     if t is int:
-        return -_SAFE_INT <= value <= _SAFE_INT
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
     if depth > 64:
         return False
     if t is dict:
