@@ -81,6 +81,14 @@ class StoreTx(ABC):
     @abstractmethod
     def insert_escalation(self, esc: Escalation, seq: int) -> None: ...
 
+    def spent_grants(self, jtis: Sequence[str]) -> set[str]:
+        """The grant ids among `jtis` already consumed (read under the write lock)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot consume grants")
+
+    def insert_grant_use(self, row: tuple[Any, ...]) -> None:
+        """Consume one grant: the values of `GRANT_USES_COLUMNS`; a repeated id must raise."""
+        raise NotImplementedError(f"{type(self).__name__} cannot consume grants")
+
     @abstractmethod
     def get_escalation(self, escalation_id: str) -> Escalation | None: ...
 
@@ -227,6 +235,27 @@ class AuditSink(ABC):
         self, escalation_id: str, *, by: str, note: str | None = None, now: datetime | None = None
     ) -> Escalation:
         """`POST /v1/escalations/{id}/resolve`; the note is masked like a request."""
+
+    def decide_outcome(
+        self,
+        escalation_id: str,
+        outcome: str,
+        *,
+        by: str,
+        why: str,
+        grant: Any = None,
+        now: datetime | None = None,
+    ) -> Escalation:
+        """`approve` (with the grant it issued) or `deny` an escalation (LANGUAGE.md §9)."""
+        raise NotImplementedError(f"{type(self).__name__} has no escalation outcomes")
+
+    def record_grant_issue(self, grant: Any, *, by: str, now: datetime | None = None) -> None:
+        """Chain the `issue` record of a grant made outside an escalation."""
+        raise NotImplementedError(f"{type(self).__name__} does not record grants")
+
+    def grant_use(self, jti: str) -> dict[str, Any] | None:
+        """Which decision used grant `jti`, if any."""
+        raise NotImplementedError(f"{type(self).__name__} does not record grants")
 
     @abstractmethod
     def overdue(self, now: datetime | None = None) -> list[Escalation]: ...

@@ -48,6 +48,8 @@ UNASSIGNED_QUEUE = "unassigned-queue"
 DEFAULT_SLA = timedelta(hours=4)
 
 # state -> states it may move to (assigned -> assigned is a reassignment).
+OUTCOMES = ("approve", "deny")
+"""A reviewer's outcomes: approve issues a grant (LANGUAGE.md §9), deny closes with a reason."""
 _ALLOWED: dict[str, frozenset[str]] = {
     "open": frozenset({"assigned"}),
     "assigned": frozenset({"assigned", "resolved"}),
@@ -177,7 +179,7 @@ class Escalation:
             "by": by,
             "assigned_to": self.assigned_to,
             "due_at": self.due_at,
-            "note": self.note if action == "resolve" else None,
+            "note": self.note if action in ("resolve", *OUTCOMES) else None,
             "reasons": [dict(r) for r in self.reasons] if action == "open" else None,
         }
 
@@ -236,7 +238,25 @@ def transition(
     if action == "resolve":
         _check(esc, "resolved")
         return replace(esc, state="resolved", resolved_by=by, resolved_at=when, note=note)
-    raise IllegalTransition(f"unknown transition {action!r} (assign or resolve)")
+    if action in OUTCOMES:
+        # A reviewer's decision closes it from open or assigned: whoever approves or denies
+        # owns the outcome, so an open escalation is assigned to them in the same step.
+        if esc.state == "resolved":
+            raise IllegalTransition(f"escalation {esc.id} is already resolved; cannot {action} it")
+        if not note or not note.strip():
+            raise IllegalTransition(f"{action} needs a reason (why), for the audit and for the agent to relay")
+        owner = esc.assigned_to or by
+        return replace(
+            esc,
+            state="resolved",
+            assigned_to=owner,
+            assigned_by=esc.assigned_by or by,
+            assigned_at=esc.assigned_at or when,
+            resolved_by=by,
+            resolved_at=when,
+            note=note,
+        )
+    raise IllegalTransition(f"unknown transition {action!r} (assign, resolve, approve or deny)")
 
 
 def _check(esc: Escalation, target: str) -> None:

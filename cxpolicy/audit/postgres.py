@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ from cxpolicy.audit.escalations import (
     escalation_from_row,
     select_escalations,
 )
+from cxpolicy.audit.grants import GRANT_USES_COLUMNS, GRANT_USES_SQL, GrantAlreadyUsed
 from cxpolicy.audit.records import (
     GENESIS_HASH,
     HASHED_FIELDS,
@@ -59,7 +60,7 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS records (
         seq BIGINT PRIMARY KEY,
-        kind TEXT NOT NULL CHECK (kind IN ('decision', 'escalation')),
+        kind TEXT NOT NULL CHECK (kind IN ('decision', 'escalation', 'grant')),
         decision_id TEXT NOT NULL, time TEXT NOT NULL, policy_revision TEXT, effect TEXT,
         rules TEXT NOT NULL, cites TEXT NOT NULL, escalate_to TEXT NOT NULL,
         actor_kind TEXT, actor_id TEXT, channel TEXT, region TEXT, action TEXT,
@@ -83,6 +84,7 @@ SCHEMA = [
         note TEXT, open_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS escalations_state_due ON escalations (state, due_at)",
     "CREATE INDEX IF NOT EXISTS escalations_decision ON escalations (decision_id)",
+    GRANT_USES_SQL,
     """CREATE OR REPLACE FUNCTION cxpolicy_audit_append_only() RETURNS trigger AS $$
     BEGIN
         IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'records' AND OLD.seq <= COALESCE(
@@ -127,6 +129,16 @@ class _PgTx(BufferedTx):
                 self._escalations,
             )
             self._escalations.clear()
+
+    def spent_grants(self, jtis: Sequence[str]) -> set[str]:
+        self.cur.execute("SELECT jti FROM grant_uses WHERE jti = ANY(%s)", (list(jtis),))
+        return {str(r[0]) for r in self.cur.fetchall()}
+
+    def insert_grant_use(self, row: tuple[Any, ...]) -> None:
+        try:
+            self.cur.execute(f"INSERT INTO grant_uses ({GRANT_USES_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)", row)
+        except pg_errors.UniqueViolation as exc:
+            raise GrantAlreadyUsed([str(row[0])]) from exc
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         self.flush()

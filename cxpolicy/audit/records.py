@@ -68,7 +68,7 @@ HASHED_FIELDS = (
 )
 """Every field but `hash` itself, in the order of the database columns."""
 
-KINDS = ("decision", "escalation")
+KINDS = ("decision", "escalation", "grant")
 
 
 def canonical_json(value: Any) -> bytes:

@@ -11,12 +11,15 @@ durable (`record` blocks; `arecord` awaits).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from cxpolicy.audit.base import (
     AuditIntegrityError,
@@ -36,6 +39,7 @@ from cxpolicy.audit.escalations import (
     open_escalations,
     transition,
 )
+from cxpolicy.audit.grants import GrantAlreadyUsed, grant_draft, grants_refused, grants_used
 from cxpolicy.audit.masking import mask_request, mask_text
 from cxpolicy.audit.records import (
     AuditRecord,
@@ -55,6 +59,8 @@ from cxpolicy.audit.retention import (
 from cxpolicy.audit.witness import Sighting, Witness, WitnessPublisher
 from cxpolicy.audit.writer import GroupCommitWriter, WriterStats
 from cxpolicy.engine.decision import Decision, echoable
+from cxpolicy.grants.digest import DigestError
+from cxpolicy.grants.digest import request_digest as grant_request_digest
 
 __all__ = ["ChainedSink", "decision_draft", "escalation_draft"]
 
@@ -129,6 +135,9 @@ def decision_draft(
     if not isinstance(masked, dict):
         raise TypeError("a request is a JSON object")
     _scrub_invalid(masked, decision, request_key)
+    if "grants" in masked:  # a grant is a bearer proof: the log keeps its id, never the token
+        ids = [c.jti or f"#{c.position}" for c in decision.grant_checks]
+        masked = {**masked, "grants": ids or ["(not a list of grants)"]}
     actor = masked.get("actor") if isinstance(masked.get("actor"), dict) else {}
     customer = masked.get("customer") if isinstance(masked.get("customer"), dict) else {}
     assert isinstance(actor, dict) and isinstance(customer, dict)
@@ -141,6 +150,14 @@ def decision_draft(
     found = _signal_summary(decision.signals)
     if found:
         detail["signals"] = found
+    if decision.effect.severity >= 2:  # stopped: what a grant for this request must name
+        try:
+            detail["grant_digest"] = grant_request_digest(request)
+        except DigestError:
+            detail["grant_digest"] = None
+    if decision.grants_used:
+        detail["grants_used"] = list(decision.grants_used)
+        detail["lifted"] = {r.rule: r.lifted_by for r in decision.reasons if r.lifted_by is not None}
     return RecordDraft(
         kind="decision",
         decision_id=decision.decision_id,
@@ -236,9 +253,21 @@ class ChainedSink(AuditSink):
         now = self._clock()
         draft = decision_draft(request, decision, now, request_key=self._request_key)
         opened = open_escalations(decision, now, self.sla)
+        used = grants_used(decision)
+        refused = grants_refused(decision)
+        decision.escalations = tuple(e.id for e in opened)  # what the service tells the caller
 
         def op(tx: StoreTx) -> None:
-            tx.append(draft)
+            if used:  # one-use: checked and consumed under the write lock (audit/grants.py)
+                spent = tx.spent_grants([g.jti for g in used])
+                if spent:
+                    raise GrantAlreadyUsed(spent)
+            rec = tx.append(draft)
+            for g in used:
+                tx.insert_grant_use((g.jti, g.kind, decision.decision_id, g.decision, draft.time, rec.seq))
+                tx.append(grant_draft(g, "use", at=draft.time, decision_id=decision.decision_id))
+            for g, problem in refused:
+                tx.append(grant_draft(g, "refuse", at=draft.time, decision_id=decision.decision_id, problem=problem))
             for esc in opened:
                 rec = tx.append(escalation_draft(esc, "open", by=None, previous=None, at=draft.time))
                 tx.insert_escalation(esc, rec.seq)
@@ -278,6 +307,53 @@ class ChainedSink(AuditSink):
 
     def assign(self, escalation_id: str, *, to: str, by: str, now: datetime | None = None) -> Escalation:
         return self._transition(escalation_id, "assign", by=by, to=to, now=now)
+
+    def decide_outcome(
+        self,
+        escalation_id: str,
+        outcome: str,
+        *,
+        by: str,
+        why: str,
+        grant: Any = None,
+        now: datetime | None = None,
+    ) -> Escalation:
+        """`approve` (with the `Grant` it issued) or `deny`: close the escalation, and chain the
+        outcome, who, why and the grant id; an approval also chains the grant's `issue` record.
+        Raises `UnknownEscalation` / `IllegalTransition`; then nothing is written (and the
+        caller must not hand out the grant)."""
+        at = now or self._clock()
+        masked = mask_text(why)
+
+        def op(tx: StoreTx) -> Escalation:
+            esc = tx.get_escalation(escalation_id)
+            if esc is None:
+                raise UnknownEscalation(escalation_id)
+            new = transition(esc, outcome, by=by, at=at, note=masked)
+            draft = escalation_draft(new, outcome, by=by, previous=esc.state, at=format_time(at))
+            if grant is not None:
+                detail = {**orjson.loads(draft.detail), "grant": grant.jti, "grant_exp": grant.exp}
+                draft = dataclasses.replace(draft, detail=canonical_json(detail).decode())
+            rec = tx.append(draft)
+            tx.update_escalation(new, rec.seq)
+            if grant is not None:
+                tx.append(grant_draft(grant, "issue", at=format_time(at), by=by))
+            return new
+
+        return self._writer.submit(op)
+
+    def record_grant_issue(self, grant: Any, *, by: str, now: datetime | None = None) -> None:
+        """Chain the `issue` record of a grant made outside an escalation (an OTP service's)."""
+        at = format_time(now or self._clock())
+        self._writer.submit(lambda tx: tx.append(grant_draft(grant, "issue", at=at, by=by)))
+
+    def grant_use(self, jti: str) -> dict[str, Any] | None:
+        """Which decision used grant `jti` (and which asked for it), if any: for auditors."""
+        for rec in self.store.query(Query(kind="grant")):
+            detail = rec.detail_object()
+            if isinstance(detail, dict) and detail.get("grant") == jti and detail.get("event") == "use":
+                return {"used_by": detail.get("used_by"), "asked_by": detail.get("asked_by"), "seq": rec.seq}
+        return None
 
     def resolve(
         self, escalation_id: str, *, by: str, note: str | None = None, now: datetime | None = None

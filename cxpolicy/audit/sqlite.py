@@ -16,7 +16,7 @@ records at or behind the newest checkpoint, which is how pruning works (sink.py)
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from cxpolicy.audit.escalations import (
     escalation_from_row,
     select_escalations,
 )
+from cxpolicy.audit.grants import GRANT_USES_COLUMNS, GRANT_USES_SQL, GrantAlreadyUsed
 from cxpolicy.audit.records import (
     GENESIS_HASH,
     RECORD_COLUMNS,
@@ -45,7 +46,7 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('decision', 'escalation')),
+    kind TEXT NOT NULL CHECK (kind IN ('decision', 'escalation', 'grant')),
     decision_id TEXT NOT NULL,
     time TEXT NOT NULL,
     policy_revision TEXT,
@@ -105,6 +106,7 @@ CREATE TABLE IF NOT EXISTS escalations (
 );
 CREATE INDEX IF NOT EXISTS escalations_state_due ON escalations (state, due_at);
 CREATE INDEX IF NOT EXISTS escalations_decision ON escalations (decision_id);
+{GRANT_USES_SQL};
 CREATE TRIGGER IF NOT EXISTS records_append_only_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'cxpolicy audit: records are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS records_append_only_delete BEFORE DELETE ON records
@@ -161,6 +163,17 @@ class _SQLiteTx(BufferedTx):
             args = [value for row in rows for value in row]
             self.conn.execute(_insert_sql("escalations", columns, len(rows)), args)
         self._escalations.clear()
+
+    def spent_grants(self, jtis: Sequence[str]) -> set[str]:
+        marks = ", ".join("?" * len(jtis))
+        rows = self.conn.execute(f"SELECT jti FROM grant_uses WHERE jti IN ({marks})", list(jtis)).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def insert_grant_use(self, row: tuple[Any, ...]) -> None:
+        try:
+            self.conn.execute(f"INSERT INTO grant_uses ({GRANT_USES_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row)
+        except sqlite3.IntegrityError as exc:
+            raise GrantAlreadyUsed([str(row[0])]) from exc
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         self.flush()

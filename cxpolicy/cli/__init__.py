@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "fleet": "cxpolicy.cli.fleet:fleet_cmd",
     "freeze": "cxpolicy.cli.freeze:freeze_cmd",
     "unfreeze": "cxpolicy.cli.freeze:unfreeze_cmd",
+    "grant": "cxpolicy.cli.grant:grant_cmd",
 }
 
 

@@ -419,6 +419,60 @@ def resolve_cmd(db: str, escalation_id: str, by: str, note: str | None) -> None:
     _move(db, lambda sink: sink.resolve(escalation_id, by=by, note=note))
 
 
+@escalations_cmd.command("approve")
+@_DB
+@click.argument("escalation_id", metavar="ID")
+@click.option("--by", "by", metavar="WHO", help="Who approves (default: your login name).")
+@click.option("--why", "why", required=True, metavar="TEXT", help="Why (masked like a request).")
+@click.option("--key-file", default=None, metavar="[KID=]FILE", help="HS256 grant secret (else CXPOLICY_GRANT_KEY).")
+@click.option("-p", "--policy", "paths", multiple=True, metavar="PATH", help="Name only the rules of this queue.")
+@click.option("--pack", "packs", multiple=True, metavar="NAME")
+def approve_cmd(
+    db: str, escalation_id: str, by: str | None, why: str, key_file: str | None, paths: tuple[str, ...],
+    packs: tuple[str, ...],
+) -> None:
+    """Approve an escalation: close it and print the grant that lets the stopped action run once.
+
+    \b
+      CXPOLICY_GRANT_KEY=… cxpolicy escalations approve var/audit.db 0196b3c2-... --why "customer verified"
+    """
+    from cxpolicy.grants import GrantKeyError, GrantSigner
+    from cxpolicy.grants.approvals import ApprovalError, approve_escalation
+
+    try:
+        signer = GrantSigner.from_options(key_file=key_file, iss="cxpolicy-review")
+    except GrantKeyError as exc:
+        _fail(str(exc))
+    policy = None
+    if paths or packs:
+        from cxpolicy.cli.options import load_or_exit
+
+        policy = load_or_exit(paths, packs)
+    actor = by or getpass.getuser()
+    with _open(db) as sink:
+        try:
+            done = approve_escalation(sink, escalation_id, signer=signer, by=actor, why=why, policy=policy)
+        except (EscalationError, ApprovalError) as exc:
+            _fail(str(exc))
+    click.echo(_escalation_line(done.escalation), err=True)
+    click.echo(done.token)
+
+
+@escalations_cmd.command("deny")
+@_DB
+@click.argument("escalation_id", metavar="ID")
+@click.option("--by", "by", metavar="WHO", help="Who denies (default: your login name).")
+@click.option("--why", "why", required=True, metavar="TEXT", help="The reason the agent relays (masked).")
+def deny_cmd(db: str, escalation_id: str, by: str | None, why: str) -> None:
+    """Deny an escalation: close it with a reason; no grant is issued.
+
+    \b
+      cxpolicy escalations deny var/audit.db 0196b3c2-... --why "refund outside policy"
+    """
+    actor = by or getpass.getuser()
+    _move(db, lambda sink: sink.decide_outcome(escalation_id, "deny", by=actor, why=why))
+
+
 @escalations_cmd.command("overdue")
 @_DB
 @click.option("--now", "now", metavar="ISO", help="Judge as of this time (default: now).")

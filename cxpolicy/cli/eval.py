@@ -11,7 +11,14 @@ from typing import IO
 import click
 import orjson
 
-from cxpolicy.cli.options import detect_option, input_option, load_or_exit, policy_options
+from cxpolicy.cli.options import (
+    detect_option,
+    grant_key_options,
+    grant_keys_or_exit,
+    input_option,
+    load_or_exit,
+    policy_options,
+)
 from cxpolicy.engine.render import decision_text
 from cxpolicy.engine.requests import iter_requests
 
@@ -29,8 +36,16 @@ from cxpolicy.engine.requests import iter_requests
     help="json: one decision per line (JSON-lines); text: for people.",
 )
 @detect_option
+@grant_key_options
 def eval_cmd(
-    paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], explain: bool, fmt: str, detect: bool
+    paths: tuple[str, ...],
+    packs: tuple[str, ...],
+    input_file: IO[str],
+    explain: bool,
+    fmt: str,
+    detect: bool,
+    grant_key_files: tuple[str, ...],
+    grant_public_keys: tuple[str, ...],
 ) -> None:
     """Decide each request and print the decision.
 
@@ -41,9 +56,12 @@ def eval_cmd(
       echo '{"action": "order.status", ...}' | cxpolicy eval -p rulesets/shop -i -
 
     Exit 0 for any decision (an invalid request is an `escalate` decision with `errors`);
-    exit 2 with diagnostics on stderr when the policy does not compile.
+    exit 2 with diagnostics on stderr when the policy does not compile. `grants` are
+    verified with CXPOLICY_GRANT_KEY / --grant-key-file / --grant-public-key; eval has no
+    audit store, so one-use is not enforced here (the service enforces it).
     """
-    policy = load_or_exit(paths, packs, detect=detect)
+    keys = grant_keys_or_exit(grant_key_files, grant_public_keys)
+    policy = load_or_exit(paths, packs, detect=detect, grant_keys=keys)
     text = input_file.read()
     out = sys.stdout
     for n, item in enumerate(iter_requests(text)):

@@ -11,7 +11,15 @@ from typing import IO
 import click
 import orjson
 
-from cxpolicy.cli.options import detect_option, input_option, load_or_exit, policy_options, use_color
+from cxpolicy.cli.options import (
+    detect_option,
+    grant_key_options,
+    grant_keys_or_exit,
+    input_option,
+    load_or_exit,
+    policy_options,
+    use_color,
+)
 from cxpolicy.engine.requests import iter_requests
 from cxpolicy.tools.explain import Explanation, explain, render_text
 
@@ -26,8 +34,16 @@ __all__ = ["explain_cmd"]
     "--alternatives", default=4, show_default=True, metavar="N", help="Further counterfactuals to list after the best."
 )
 @detect_option
+@grant_key_options
 def explain_cmd(
-    paths: tuple[str, ...], packs: tuple[str, ...], input_file: IO[str], fmt: str, alternatives: int, detect: bool
+    paths: tuple[str, ...],
+    packs: tuple[str, ...],
+    input_file: IO[str],
+    fmt: str,
+    alternatives: int,
+    detect: bool,
+    grant_key_files: tuple[str, ...],
+    grant_public_keys: tuple[str, ...],
 ) -> None:
     """Explain why a request gets the decision it gets, and what would change it.
 
@@ -49,7 +65,8 @@ def explain_cmd(
 
     Exit 0 for any decision; 2 when the policy does not compile.
     """
-    policy = load_or_exit(paths, packs, detect=detect)
+    keys = grant_keys_or_exit(grant_key_files, grant_public_keys)
+    policy = load_or_exit(paths, packs, detect=detect, grant_keys=keys)
     color = use_color(sys.stdout)
     first = True
     for item in iter_requests(input_file.read()):

@@ -14,6 +14,7 @@ import click
 from cxpolicy.cli import ExitCode
 from cxpolicy.engine.loader import load
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.grants.tokens import GrantKeys
 from cxpolicy.lang.source import Diagnostic, PolicyError, render_diagnostics
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,6 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = [
     "detect_option",
     "echo_diagnostics",
+    "grant_key_options",
+    "grant_keys_or_exit",
     "input_option",
     "load_or_exit",
     "pack_option",
@@ -86,17 +89,48 @@ def detect_option(f: F) -> F:
     )(f)
 
 
+def grant_key_options(f: F) -> F:
+    """`--grant-key-file` / `--grant-public-key` (and env CXPOLICY_GRANT_KEY): what verifies `grants`."""
+    f = click.option(
+        "--grant-public-key",
+        "grant_public_keys",
+        multiple=True,
+        metavar="[KID=]PEM",
+        help="An Ed25519 public key (PEM) that verifies EdDSA grants; repeatable (rotation).",
+    )(f)
+    return click.option(
+        "--grant-key-file",
+        "grant_key_files",
+        multiple=True,
+        metavar="[KID=]FILE",
+        help="A file holding an HS256 grant secret (≥ 32 bytes); repeatable. Env: CXPOLICY_GRANT_KEY.",
+    )(f)
+
+
+def grant_keys_or_exit(key_files: Sequence[str], public_keys: Sequence[str]) -> GrantKeys | None:
+    """The configured grant keys (None when there are none: every grant is then invalid)."""
+    from cxpolicy.grants.tokens import GrantKeyError
+
+    try:
+        keys = GrantKeys.from_options(key_files=key_files, public_keys=public_keys)
+    except GrantKeyError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return None if keys.empty else keys
+
+
 def echo_diagnostics(diags: Sequence[Diagnostic], sources: dict[str, str]) -> None:
     if diags:
         click.echo(render_diagnostics(diags, sources, color=use_color()), err=True)
 
 
-def load_or_exit(paths: Sequence[str], packs: Sequence[str], *, detect: bool = False) -> PolicySet:
+def load_or_exit(
+    paths: Sequence[str], packs: Sequence[str], *, detect: bool = False, grant_keys: GrantKeys | None = None
+) -> PolicySet:
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:
         raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
     try:
-        return load(list(paths), packs=list(packs), detect=detect)
+        return load(list(paths), packs=list(packs), detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         n = len([d for d in exc.diagnostics if d.is_error])

@@ -29,11 +29,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import detect_option, load_or_exit, policy_options, use_color
+from cxpolicy.cli.options import (
+    detect_option,
+    grant_key_options,
+    grant_keys_or_exit,
+    load_or_exit,
+    policy_options,
+    use_color,
+)
 from cxpolicy.fleet.config import FleetOptions, fleet_options
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
 
 if TYPE_CHECKING:
+    from cxpolicy.grants.tokens import GrantKeys
     from cxpolicy.service.reload import Engine
 
 __all__ = ["create_app_from_env", "serve_cmd"]
@@ -50,6 +58,8 @@ ENV_SHADOW_LOG = "CXPOLICY_SHADOW_LOG"
 ENV_MAX_BODY = "CXPOLICY_MAX_BODY"
 ENV_MAX_BATCH = "CXPOLICY_MAX_BATCH"
 ENV_ADMIN_TOKEN = "CXPOLICY_ADMIN_TOKEN"
+ENV_GRANT_KEY_FILES = "CXPOLICY_GRANT_KEY_FILES"  # the workers' copy of --grant-key-file
+ENV_GRANT_PUBLIC_KEYS = "CXPOLICY_GRANT_PUBLIC_KEYS"
 
 
 def create_app_from_env() -> object:
@@ -61,8 +71,16 @@ def create_app_from_env() -> object:
     paths = [p for p in env.get(ENV_PATHS, "").split(os.pathsep) if p]
     packs = [p for p in env.get(ENV_PACKS, "").split(",") if p]
     fleet_cfg = FleetOptions.from_env(env)
-    engine = fleet_cfg.engine(detect=flag(env.get(ENV_DETECT))) or Engine(
-        paths, packs=packs, watch=flag(env.get(ENV_WATCH)), detect=flag(env.get(ENV_DETECT))
+    grant_keys = grant_keys_or_exit(
+        [p for p in env.get(ENV_GRANT_KEY_FILES, "").split(os.pathsep) if p],
+        [p for p in env.get(ENV_GRANT_PUBLIC_KEYS, "").split(os.pathsep) if p],
+    )
+    engine = fleet_cfg.engine(detect=flag(env.get(ENV_DETECT)), grant_keys=grant_keys) or Engine(
+        paths,
+        packs=packs,
+        watch=flag(env.get(ENV_WATCH)),
+        detect=flag(env.get(ENV_DETECT)),
+        grant_keys=grant_keys,
     )
     audit = None
     if env.get(ENV_AUDIT):
@@ -197,6 +215,7 @@ def default_shadow_log(audit_url: str | None) -> str:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 @fleet_options
+@grant_key_options
 def serve_cmd(
     paths: tuple[str, ...],
     packs: tuple[str, ...],
@@ -223,6 +242,8 @@ def serve_cmd(
     body_timeout: float,
     cpu_budget: float,
     log_level: str,
+    grant_key_files: tuple[str, ...],
+    grant_public_keys: tuple[str, ...],
     **fleet_opts: Any,
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/decide/batch, GET /v1/policy, /metrics …
@@ -243,9 +264,10 @@ def serve_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine: Engine | None = None
+    keys = grant_keys_or_exit(grant_key_files, grant_public_keys)
     fleet_cfg = FleetOptions.from_options(fleet_opts)
     if fleet_cfg.bundle:
-        engine = _bundle_engine_or_exit(fleet_cfg, detect=detect)
+        engine = _bundle_engine_or_exit(fleet_cfg, detect=detect, grant_keys=keys)
         policy = engine.policy
         if workers > 1:  # checked once here; every worker loads it on its own
             engine.close()
@@ -253,7 +275,7 @@ def serve_cmd(
     elif workers > 1:
         policy = load_or_exit(paths, packs, detect=detect)  # fail once, here, with diagnostics
     else:
-        engine = _engine_or_exit(paths, packs, watch=watch, detect=detect)
+        engine = _engine_or_exit(paths, packs, watch=watch, detect=detect, grant_keys=keys)
         policy = engine.policy
     if slas:
         from cxpolicy.audit import SlaPolicy
@@ -327,6 +349,8 @@ def serve_cmd(
                 ENV_MAX_BODY: str(max_body),
                 ENV_MAX_BATCH: str(max_batch),
                 **fleet_cfg.to_env(),
+                ENV_GRANT_KEY_FILES: os.pathsep.join(grant_key_files),
+                ENV_GRANT_PUBLIC_KEYS: os.pathsep.join(grant_public_keys),
             }
         )
         _run_workers(workers, options)
@@ -399,7 +423,12 @@ def _run_workers(workers: int, options: dict[str, Any]) -> None:
 
 
 def _engine_or_exit(
-    paths: tuple[str, ...], packs: tuple[str, ...], *, watch: bool, detect: bool
+    paths: tuple[str, ...],
+    packs: tuple[str, ...],
+    *,
+    watch: bool,
+    detect: bool,
+    grant_keys: GrantKeys | None = None,
 ) -> Engine:
     from cxpolicy.lang.source import PolicyError
     from cxpolicy.service.reload import Engine
@@ -407,7 +436,7 @@ def _engine_or_exit(
     if not paths and not packs:
         raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
     try:
-        return Engine(list(paths), packs=packs, watch=watch, detect=detect)
+        return Engine(list(paths), packs=packs, watch=watch, detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         errors = len([d for d in exc.diagnostics if d.is_error])
@@ -415,12 +444,12 @@ def _engine_or_exit(
         sys.exit(ExitCode.POLICY_ERROR)
 
 
-def _bundle_engine_or_exit(cfg: FleetOptions, *, detect: bool) -> Engine:
+def _bundle_engine_or_exit(cfg: FleetOptions, *, detect: bool, grant_keys: Any = None) -> Engine:
     from cxpolicy.fleet.bundle import BundleError
     from cxpolicy.lang.source import PolicyError
 
     try:
-        engine = cfg.engine(detect=detect)
+        engine = cfg.engine(detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         sys.exit(ExitCode.POLICY_ERROR)

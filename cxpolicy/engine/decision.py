@@ -86,14 +86,18 @@ class Reason:
     cite: tuple[str, ...]
     cite_names: tuple[str | None, ...] = ()
     location: str = ""
+    lifted_by: str | None = None  # the grant id that lifted this rule (LANGUAGE.md §9)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rule": self.rule,
             "effect": self.effect.value,
             "because": self.because,
             "cite": list(self.cite),
         }
+        if self.lifted_by is not None:
+            out["lifted_by"] = self.lifted_by
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,8 @@ class DecisionError:
 
     kind: `request` (the request is invalid: no rule was evaluated), `condition` (a rule's
     condition failed; the fail-safe decided whether the rule matched), `limit` (a resource
-    limit was exceeded), `internal` (a bug: reported, never raised).
+    limit was exceeded), `grant` (a grant that lifts nothing, or a caller-set field only a
+    grant may prove), `internal` (a bug: reported, never raised).
     """
 
     kind: ErrorKind
@@ -200,6 +205,7 @@ class Trace:
     combination: str
     detections: tuple[Mapping[str, Any], ...] = ()
     request_errors: tuple[str, ...] = ()
+    grants: tuple[Mapping[str, Any], ...] = ()  # each grant: valid or why not, what it lifted
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -209,6 +215,8 @@ class Trace:
         }
         if self.detections:
             out["detections"] = [dict(d) for d in self.detections]
+        if self.grants:
+            out["grants"] = [dict(g) for g in self.grants]
         if self.request_errors:
             out["request_errors"] = list(self.request_errors)
         return out
@@ -228,6 +236,9 @@ class Decision:
     default_applied: bool = False
     trace: Trace | None = None
     signals: Mapping[str, Any] | None = field(default=None, repr=False)
+    grants_used: tuple[str, ...] = ()  # ids of the grants this decision used (one-use, §9)
+    grant_checks: tuple[Any, ...] = field(default=(), repr=False)  # grants.apply.GrantCheck, for the audit
+    escalations: tuple[str, ...] = field(default=(), repr=False)  # ids the audit sink opened for it
 
     @property
     def summary(self) -> str:
@@ -246,6 +257,8 @@ class Decision:
             "default_applied": self.default_applied,
             "summary": self.summary,
         }
+        if self.grants_used:
+            out["grants_used"] = list(self.grants_used)
         if include_trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -262,7 +275,9 @@ def summarise(d: Decision) -> str:
         return f"{effect}: the request could not be evaluated safely ({first})."
     if d.default_applied:
         return f"{effect}: no rule matched, so the policy set's default applies."
-    winners = [r for r in d.reasons if r.effect is d.effect]
+    winners = [r for r in d.reasons if r.effect is d.effect and r.lifted_by is None]
+    if not winners and d.grants_used:
+        return f"{effect} because grant(s) {', '.join(d.grants_used)} lifted every rule that stopped it."
     names = ", ".join(r.rule for r in winners[:3]) + (" and others" if len(winners) > 3 else "")
     because = next((r.because for r in winners if r.because), None)
     tail = f" — {because.rstrip('.')}" if because else ""

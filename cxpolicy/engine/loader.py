@@ -25,6 +25,7 @@ from typing import Any
 from cxpolicy.engine.compiler import CompiledRule, compile_rules, revision
 from cxpolicy.engine.index import RuleIndex, build_index
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.grants.tokens import GrantKeys
 from cxpolicy.lang import ast, codes
 from cxpolicy.lang.checker import CheckedPolicy, check
 from cxpolicy.lang.source import Diagnostic, PolicyError, SourceFile, Span
@@ -55,14 +56,18 @@ def load(
     *,
     detect: bool = False,
     detector: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    grant_keys: GrantKeys | None = None,
 ) -> PolicySet:
     """Load and compile a policy set; raise `PolicyError` (with every diagnostic) if it fails.
 
     `detect=True` runs the signal detectors (PII, prompt injection) before each decision;
-    `detector` replaces them with your own callable.
+    `detector` replaces them with your own callable. `grant_keys` verify the `grants` of a
+    request (LANGUAGE.md §9); without them every grant is invalid.
     """
     sources, diags = collect_sources(paths, packs)
-    return compile_sources(sources, diags, packs=list(packs), detect=detect, detector=detector)
+    ps = compile_sources(sources, diags, packs=list(packs), detect=detect, detector=detector)
+    ps.grant_keys = grant_keys
+    return ps
 
 
 def load_text(text: str, name: str = "<policy>.cxp", packs: Iterable[str] = ()) -> PolicySet:

@@ -12,7 +12,7 @@ a bug becomes an `internal` error and the safe effect.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import (
@@ -30,11 +30,15 @@ from cxpolicy.engine.decision import (
 from cxpolicy.engine.evaluation import MISSING as _MISSING
 from cxpolicy.engine.evaluation import Seen, condition_verdict, constraint_holds, lookup, rule_verdict, with_defaults
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
+from cxpolicy.grants.apply import decide_with_grants, needs_grant_step
 from cxpolicy.kinds import EFFECT_BY_SEVERITY, Effect, ErrorKind, Style
 from cxpolicy.lang.checker import CheckedPolicy, CheckedTest
 from cxpolicy.lang.source import Diagnostic, SourceFile
 from cxpolicy.lang.vocabulary import AttributeDef, Vocabulary, did_you_mean, type_matches
 from cxpolicy.limits import MAX_SET_VALUES
+
+if TYPE_CHECKING:
+    from cxpolicy.grants.tokens import GrantKeys
 
 __all__ = ["PolicySet", "condition_verdict", "constraint_holds"]
 
@@ -64,6 +68,7 @@ class PolicySet:
         self.default_queue: str | None = checked.default_queue
         self.packs: tuple[str, ...] = tuple(packs)
         self.detector = detector
+        self.grant_keys: GrantKeys | None = None  # keys that verify `grants` (LANGUAGE.md §9)
         self.warnings: list[Diagnostic] = []  # non-fatal diagnostics from compiling
         data_dim = checked.vocabulary.data_dimension
         self._data_slot = next(
@@ -110,7 +115,10 @@ class PolicySet:
     def decide(self, request: Any, explain: bool = False, *, detect: bool | None = None) -> Decision:
         """Decide one request. Never raises: any failure is reported in `errors` and escalates."""
         try:
-            return self._decide(request, explain, self.detector is not None if detect is None else detect)
+            detect = self.detector is not None if detect is None else detect
+            if type(request) is dict and needs_grant_step(request, self.grant_keys):  # grants: verify, then lift (§9)
+                return decide_with_grants(self, request, explain, detect)
+            return self._decide(request, explain, detect)
         except Exception as exc:  # a bug in cxpolicy must not become an unsafe answer
             return self._failed(
                 (DecisionError(ErrorKind.INTERNAL, f"internal error while deciding: {type(exc).__name__}: {exc}"),),

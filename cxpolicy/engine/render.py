@@ -26,7 +26,8 @@ def decision_text(d: Decision, *, title: str | None = None) -> str:
     if d.reasons:
         out.append("reasons (strictest first):")
         for r in d.reasons:
-            out.append(f"  - {r.effect.value:<11} {r.rule}")
+            lifted = f"  (lifted by grant {r.lifted_by})" if r.lifted_by else ""
+            out.append(f"  - {r.effect.value:<11} {r.rule}{lifted}")
             if r.because:
                 out.append(f"                because {r.because}")
             for name, text in zip(r.cite_names or (None,) * len(r.cite), r.cite, strict=False):
@@ -47,6 +48,8 @@ def trace_text(t: Trace) -> str:
         out.append(f"  detected: {dict(det)}")
     for e in t.request_errors:
         out.append(f"  request error: {e}")
+    for g in t.grants:
+        out.append(f"  grant {g.get('jti') or '#' + str(g.get('position'))} ({g.get('kind') or '?'}): {g['note']}")
     for c in t.candidates:
         verdict = "MATCH" if c.matched else "no match"
         out.append(f"  {verdict:<8} {c.rule} → {c.effect.value}   ({c.location})")

@@ -23,6 +23,7 @@ import click
 
 if TYPE_CHECKING:
     from cxpolicy.fleet.service import Fleet
+    from cxpolicy.grants.tokens import GrantKeys
     from cxpolicy.service.reload import Engine
 
 __all__ = ["FleetOptions", "fleet_options"]
@@ -111,7 +112,7 @@ class FleetOptions:
     def active(self) -> bool:
         return bool(self.freeze_store or self.anomalies or self.bundle or self.replica or self.stream or self.otel)
 
-    def engine(self, *, detect: bool) -> Engine | None:
+    def engine(self, *, detect: bool, grant_keys: GrantKeys | None = None) -> Engine | None:
         """The `BundleEngine` for `--bundle` (raises BundleError/PolicyError when the first
         bundle cannot serve), or None when the policy comes from paths."""
         if not self.bundle:
@@ -120,7 +121,7 @@ class FleetOptions:
         from cxpolicy.fleet.source import BundleEngine
 
         keys = load_public_keys(Path(self.bundle_key).read_bytes()) if self.bundle_key else None
-        return BundleEngine(self.bundle, keys=keys, poll=self.bundle_poll, detect=detect)
+        return BundleEngine(self.bundle, keys=keys, poll=self.bundle_poll, detect=detect, grant_keys=grant_keys)
 
     def fleet(self) -> Fleet | None:
         if not self.active:

@@ -44,6 +44,8 @@ from cxpolicy.service.reload import Engine, ReloadResult
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from cxpolicy.grants.tokens import GrantKeys
+
 __all__ = ["BundleEngine", "BundleSource"]
 
 log = logging.getLogger("cxpolicy.fleet.source")
@@ -133,6 +135,7 @@ class BundleEngine(Engine):
         detect: bool = False,
         on_reload: Callable[[ReloadResult], None] | None = None,
         headers: dict[str, str] | None = None,
+        grant_keys: GrantKeys | None = None,
     ) -> None:
         self.source = BundleSource(location, headers=headers)
         self.keys: tuple[Ed25519PublicKey, ...] | None = tuple(keys) if keys is not None else None
@@ -147,7 +150,7 @@ class BundleEngine(Engine):
         self.last_poll_at: datetime | None = None
         self._stop = threading.Event()
         try:
-            super().__init__([], packs=(), watch=False, detect=detect, on_reload=on_reload)
+            super().__init__([], packs=(), watch=False, detect=detect, on_reload=on_reload, grant_keys=grant_keys)
         except BaseException:
             shutil.rmtree(self._workdir, ignore_errors=True)
             raise
@@ -171,7 +174,13 @@ class BundleEngine(Engine):
         self._pending = None
         self._seen = _fingerprint(fetched)
         bundle, root = self._prepare(fetched)
-        policy = load([root], packs=list(bundle.manifest.packs), detect=self.detect, detector=self._detector)
+        policy = load(
+            [root],
+            packs=list(bundle.manifest.packs),
+            detect=self.detect,
+            detector=self._detector,
+            grant_keys=self.grant_keys,
+        )
         if policy.revision != bundle.manifest.revision:
             raise BundleError(
                 "revision",

@@ -45,6 +45,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -64,19 +65,22 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEscalation
+from cxpolicy.audit.grants import GrantAlreadyUsed
 from cxpolicy.engine.decision import Decision, DecisionError
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.fleet import service as fleet_service
 from cxpolicy.fleet.service import Fleet
-from cxpolicy.kinds import ErrorKind
+from cxpolicy.grants.consume import SpentInMemory
+from cxpolicy.kinds import Effect, ErrorKind
 from cxpolicy.limits import SERVICE_BATCH_CPU_SECONDS, SERVICE_MAX_BATCH, SERVICE_MAX_BODY, SERVICE_MAX_HEADERS
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
+from cxpolicy.service.grants import handlers as grant_handlers
 from cxpolicy.service.guard import PEER_KEY
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
 from cxpolicy.service.shadow import Shadow
-from cxpolicy.service.trust import decide_trusted, merge_bound
+from cxpolicy.service.trust import apply_bound, decide_trusted, merge_bound
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -167,6 +171,7 @@ class _Service:
         self.audit_failed_at: float | None = None
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.openapi_bytes = orjson.dumps(openapi())
+        self.spent = SpentInMemory()  # one-use without an audit store (this process only)
         self.docs_html: str | None = None
         self.fleet: Fleet | None = None  # set by create_app (cxpolicy.fleet.service)
 
@@ -205,28 +210,29 @@ class _Service:
         decide = self.engine.decide
         max_body = self.max_body
 
-        def work() -> tuple[Any, Decision, bytes]:
+        def work() -> tuple[Any, Decision]:
             value = _parse(body, max_body, MAX_DEPTH)
-            decision = decide_trusted(decide, value, bound, explain, errors)
-            return value, decision, orjson.dumps(decision.to_dict())
+            # What was decided is the request with its trusted facts applied: that is what the
+            # audit log records and what a grant's digest binds (so a retry matches its stop).
+            return apply_bound(value, bound)[0], decide_trusted(decide, value, bound, explain, errors)
 
         t0 = time.perf_counter()
         if len(body) <= INLINE_BYTES:
-            value, decision, data = work()
+            value, decision = work()
         else:  # parsing and detection over a long text: off the event loop
-            value, decision, data = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
+            value, decision = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
         if self.fleet is not None:
-            frozen = self.fleet.after(value, decision, t0)  # freezes, anomaly counts, spans
-            if frozen is not decision:
-                decision, data = frozen, orjson.dumps(frozen.to_dict())
+            decision = self.fleet.after(value, decision, t0)  # freezes, anomaly counts, spans
         self.metrics.decided(decision, time.perf_counter() - t0)
-        if self.audit is not None:
+        if decision.grants_used or decision.grant_checks:  # one-use: consume, or decide again
+            decision = await self._record_with_grants(self.engine.policy, value, decision, explain, bound, errors)
+        elif self.audit is not None:
             await self._record([(value, decision)])
         if self.shadow is not None:
             self.shadow.observe(value, decision)
         if self.fleet is not None and self.fleet.stream is not None:
             self.fleet.stream.emit(value, decision)  # answered (and audited): now logged out
-        return data
+        return orjson.dumps(self._answer(decision, value))
 
     async def decide_batch(self, request: Request) -> Response:
         explain = flag(request.query_params.get("explain"))
@@ -263,25 +269,69 @@ class _Service:
                     )
                 else:
                     d = decide_trusted(policy.decide, item, bound, explain, errors)
+                    applied[len(out)] = apply_bound(item, bound)[0]
                 if fleet is not None:
                     d = fleet.after(item, d, t0)
                 metrics.decided(d, time.perf_counter() - t0)
                 out.append(d)
             return out
 
+        applied: list[Any] = list(value)  # each item as decided, trusted facts applied
         decisions = await anyio.to_thread.run_sync(run, limiter=self._heavy_limiter())
+        value = applied
+        for i, d in enumerate(decisions):  # grants are consumed one decision at a time
+            if d.grants_used or d.grant_checks:
+                decisions[i] = await self._record_with_grants(policy, value[i], d, explain, bound, errors)
         if self.shadow is not None:
             for item, d in zip(value, decisions, strict=True):
                 self.shadow.observe(item, d)
         if self.audit is not None:
-            await self._record(list(zip(value, decisions, strict=True)))
+            plain = [(v, d) for v, d in zip(value, decisions, strict=True) if not (d.grants_used or d.grant_checks)]
+            if plain:
+                await self._record(plain)
         if self.fleet is not None and self.fleet.stream is not None:
             for item, d in zip(value, decisions, strict=True):
                 self.fleet.stream.emit(item, d)
         data = await anyio.to_thread.run_sync(
-            lambda: orjson.dumps([d.to_dict() for d in decisions]), limiter=self._heavy_limiter()
+            lambda: orjson.dumps([self._answer(d, v) for d, v in zip(decisions, value, strict=True)]),
+            limiter=self._heavy_limiter(),
         )
         return Response(data, media_type=_JSON)
+
+    async def _record_with_grants(
+        self,
+        policy: Any,
+        value: Any,
+        decision: Decision,
+        explain: bool,
+        bound: Mapping[str, Any] | None = None,
+        errors: list[DecisionError] | None = None,
+    ) -> Decision:
+        """Record a decision that used grants; if one was spent first, decide again (grants/consume.py)
+        on the request as trusted facts bound it, and still escalate what they contradicted."""
+        from cxpolicy.grants.consume import adecide_once
+
+        async def record(v: Any, d: Decision) -> None:
+            if self.audit is None:
+                self.spent.record(v, d)
+            else:
+                await self._record([(v, d)])
+
+        applied, found = apply_bound(value, bound or {})
+        found = [*(errors or ()), *found]
+        final = await adecide_once(policy, applied, record, explain=explain, first=decision)
+        if found and final is not decision:  # a re-decision must not drop what the facts contradicted
+            final = replace(final, effect=Effect.ESCALATE, errors=(*final.errors, *found))
+        return final
+
+    def _answer(self, decision: Decision, request: Any) -> dict[str, Any]:
+        """The decision's JSON; a stopped one also says how to resume (escalations, challenge)."""
+        out = decision.to_dict()
+        if decision.effect.severity >= 2:
+            from cxpolicy.service.grants import challenge
+
+            out.update(challenge(decision, request))
+        return out
 
     async def _record(self, pairs: list[tuple[Any, Decision]]) -> None:
         assert self.audit is not None
@@ -308,6 +358,8 @@ class _Service:
                         for v, d in pairs
                     )
                 )
+        except GrantAlreadyUsed:
+            raise
         except Exception as exc:
             self.audit_failed_at = time.monotonic()
             self.metrics.audit_failures.inc(len(pairs))
@@ -496,6 +548,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return await _receive_body(request.scope, request.receive, limit)
 
 
+_CLOSE = {"Connection": "close"}
+"""On an answer given before the body was read to its end: the rest of that body must not be
+read as the next request on the connection, so the connection closes after the answer."""
+
+
 async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The body, refusing (413) as soon as it is known to exceed `limit` bytes: from the
     declared Content-Length before reading anything, else while reading."""
@@ -508,7 +565,7 @@ async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                     400, "invalid_content_length", "Content-Length is not a number"
                 ) from None
             if size > limit:
-                raise ApiError(413, "body_too_large", f"body is {size} bytes; the limit is {limit}")
+                raise ApiError(413, "body_too_large", f"body is {size} bytes; the limit is {limit}", _CLOSE)
             break
     chunks: list[bytes] = []
     total = 0
@@ -519,7 +576,7 @@ async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
-            raise ApiError(413, "body_too_large", f"body is over the limit of {limit} bytes")
+            raise ApiError(413, "body_too_large", f"body is over the limit of {limit} bytes", _CLOSE)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -674,6 +731,7 @@ def create_app(
         "escalations": svc.escalations,
         "assign": svc.assign,
         "resolve": svc.resolve,
+        **grant_handlers(svc),
         "openapi": svc.openapi,
         "docs": svc.docs,
         **fleet_service.handlers(svc),

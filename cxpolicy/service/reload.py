@@ -39,6 +39,7 @@ from typing import Any
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.loader import load
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.grants.tokens import GrantKeys
 from cxpolicy.lang.source import Diagnostic, PolicyError
 
 __all__ = ["Engine", "ReloadResult"]
@@ -109,7 +110,9 @@ class Engine:
         on_reload: Callable[[ReloadResult], None] | None = None,
         *,
         detector: Detector | None = None,
+        grant_keys: GrantKeys | None = None,
     ) -> None:
+        self.grant_keys = grant_keys  # every revision verifies grants with these (LANGUAGE.md §9)
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         self.paths: tuple[str, ...] = tuple(os.fspath(p) for p in paths)
@@ -260,7 +263,11 @@ class Engine:
 
     def _compile(self) -> PolicySet:
         return load(
-            list(self.paths), packs=list(self.packs), detect=self.detect, detector=self._detector
+            list(self.paths),
+            packs=list(self.packs),
+            detect=self.detect,
+            detector=self._detector,
+            grant_keys=self.grant_keys,
         )
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:

@@ -69,10 +69,11 @@ class ReasonModel(_Out):
     effect: Effect
     because: str | None = Field(description="The rule's human sentence, if it has one.")
     cite: list[str] = Field(description="Cited texts (regulations, internal policies).")
+    lifted_by: str | None = Field(default=None, description="The grant id that lifted this rule (§9).")
 
 
 class DecisionErrorModel(_Out):
-    kind: Literal["request", "condition", "limit", "internal"] = Field(
+    kind: Literal["request", "condition", "limit", "grant", "untrusted", "internal"] = Field(
         description="`request`: invalid request, no rule evaluated; `condition`: a rule's "
         "condition failed and the fail-safe decided; `limit`; `internal` (a bug, reported)."
     )
@@ -112,6 +113,22 @@ class TraceModel(_Out):
     combination: str = Field(description="How the final effect was combined.")
     detections: list[dict[str, Any]] | None = None
     request_errors: list[str] | None = None
+    grants: list[dict[str, Any]] | None = Field(default=None, description="Each grant: valid or why not.")
+
+
+class WantedGrantModel(_Out):
+    kind: Literal["otp", "approval"]
+    rules: list[str] = Field(description="The matched rules a grant of this kind would lift.")
+
+
+class ChallengeModel(_Out):
+    """What a client needs to resume a stopped action with a grant (LANGUAGE.md §9)."""
+
+    decision_id: str
+    digest: str | None = Field(description="`sha256:` of the RFC 8785 request a grant must name.")
+    kind: Literal["otp", "approval"] = Field(description="The grant kind the final effect wants.")
+    wanted: list[WantedGrantModel]
+    expires_at: int = Field(description="Seconds since the epoch; no grant is issued for it after.")
 
 
 class DecisionModel(_Out):
@@ -127,6 +144,9 @@ class DecisionModel(_Out):
     default_applied: bool = Field(description="No rule matched; the policy's default applied.")
     summary: str = Field(description="Why, in one sentence.")
     trace: TraceModel | None = Field(default=None, description="Only with `?explain=true`.")
+    grants_used: list[str] | None = Field(default=None, description="Grant ids this decision used (one-use).")
+    escalations: list[str] | None = Field(default=None, description="Escalations a stopped action opened.")
+    challenge: ChallengeModel | None = Field(default=None, description="How to resume a stopped action.")
 
 
 # ---------------------------------------------------------------------- requests (§2)
@@ -275,6 +295,48 @@ class EscalationListModel(_Out):
     count: int
 
 
+class OutcomeModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    why: str = Field(min_length=1, max_length=4000, description="The reason; a denial's is relayed.")
+
+
+class GrantRequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["otp", "approval"]
+    decision_id: str = Field(description="The decision that stopped the action.")
+    request: dict[str, Any] = Field(description="The stopped request, exactly as it was sent.")
+
+
+class GrantModel(_Out):
+    grant: str = Field(description="A compact JWS; put it in the retried request's `grants`.")
+    kind: Literal["otp", "approval"]
+    rules: list[str]
+    expires_at: int
+
+
+class ApprovalModel(_Out):
+    grant: str
+    grant_id: str
+    escalation: EscalationModel
+    outcome: Literal["approved"]
+    expires_at: int
+    rules: list[str]
+
+
+class DenialModel(_Out):
+    escalation: EscalationModel
+    outcome: Literal["denied"]
+    why: str | None
+
+
+class EscalationDetailModel(_Out):
+    escalation: EscalationModel
+    outcome: Literal["approved", "denied"] | None
+    grant_id: str | None
+    executed_by: str | None = Field(description="The decision that used the approval's grant.")
+    history: list[AuditRecordModel]
+
+
 class AssignModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     to: str = Field(min_length=1, max_length=200, description="Who takes it over.")
@@ -391,6 +453,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "anomalies", "GET", "/v1/anomalies", "Anomalous rates flagged by this replica",
         {200: AnomaliesModel},
     ),
+    Endpoint(
+        "escalation", "GET", "/v1/escalations/{escalation_id}", "One escalation, its outcome and grant",
+        {200: EscalationDetailModel, **_AUDIT}, audit=True,
+        description="A reviewer's credential. `executed_by` is the decision that used the grant.",
+    ),
+    Endpoint(
+        "approve", "POST", "/v1/escalations/{escalation_id}/approve", "Approve: close it and issue a grant",
+        {200: ApprovalModel, 400: ErrorModel, 409: ErrorModel, **_AUDIT}, body=OutcomeModel, audit=True,
+        description="A reviewer's credential. The grant lifts the escalation's rules for exactly the "
+        "stopped request, once, for a few minutes (LANGUAGE.md §9).",
+    ),
+    Endpoint(
+        "deny", "POST", "/v1/escalations/{escalation_id}/deny", "Deny: close it with a reason",
+        {200: DenialModel, 400: ErrorModel, 409: ErrorModel, **_AUDIT}, body=OutcomeModel, audit=True,
+    ),
+    Endpoint(
+        "issue_grant", "POST", "/v1/grants", "Issue a grant (an issuer such as the OTP service)",
+        {200: GrantModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 409: ErrorModel, 503: ErrorModel},
+        body=GrantRequestModel,
+        description="An issuer's credential. Decides the request now and names its matched rules "
+        "of the kind's effect; 409 when there is nothing to lift or the challenge expired.",
+    ),
     Endpoint("openapi", "GET", "/openapi.json", "This document", {200: "application/json"}),
     Endpoint("docs", "GET", "/docs", "The API reference as a page", {200: "text/html"}),
 )
@@ -399,13 +483,15 @@ _MODELS: tuple[type[BaseModel], ...] = (
     DecisionModel, RequestModel, PolicyInfoModel, ReloadResultModel, HealthModel, ErrorModel,
     DecisionRecordModel, EscalationListModel, EscalationModel, AssignModel, ResolveModel,
     StatusModel, FreezeListModel, FreezeModel, FreezeBodyModel, LiftBodyModel, AnomaliesModel,
+    OutcomeModel, GrantRequestModel, GrantModel, ApprovalModel, DenialModel, EscalationDetailModel,
 )  # fmt: skip
 
 
 def _components() -> dict[str, Any]:
     # Request bodies are documented as they are read, responses as they are written.
     pairs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (m, "validation" if m in (RequestModel, AssignModel, ResolveModel) else "serialization")
+        (m, "validation" if m in (RequestModel, AssignModel, ResolveModel, OutcomeModel, GrantRequestModel)
+        else "serialization")
         for m in _MODELS
     ]
     _, top = models_json_schema(pairs, ref_template="#/components/schemas/{model}")

@@ -24,6 +24,7 @@ from cxpolicy.engine.compiler import CompiledRule
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.evaluation import Seen, dimension_value, rule_verdict, seen
 from cxpolicy.engine.policy_set import PolicySet
+from cxpolicy.grants.apply import as_evaluated, needs_grant_step
 from cxpolicy.kinds import Effect, ErrorKind
 
 __all__ = ["Change", "Counterfactual", "Explanation", "Item", "RuleStory", "as_decided", "evaluate_rule", "explain"]
@@ -154,8 +155,9 @@ class Explanation:
         if d.default_applied:
             return f"No rule matched, so the policy set's default `{d.effect.value}` applies."
         by_effect: dict[Effect, list[str]] = {}
+        lifted = {r.rule: r.lifted_by for r in d.reasons if r.lifted_by is not None}
         for s in self.matched:
-            by_effect.setdefault(s.rule.effect, []).append(s.rule.id)
+            by_effect.setdefault(Effect.ALLOW if s.rule.id in lifted else s.rule.effect, []).append(s.rule.id)
         ranked = sorted(by_effect, key=lambda e: -e.severity)
         winner = ", ".join(by_effect[ranked[0]])
         if len(ranked) == 1:
@@ -166,13 +168,16 @@ class Explanation:
         if d.redact:
             masks = ", ".join(f"{r.data_class} as {r.style.value}" for r in d.redact)
             text += f" Whatever the effect, the matched redact rules mask {masks}."
+        if lifted:
+            names = ", ".join(f"{r} by {g}" for r, g in lifted.items())
+            text += f" Lifted by grants (they count as allow): {names}."
         failsafe = [e.rule for e in d.errors if e.kind == ErrorKind.CONDITION and e.rule]
         if failsafe:
             text += f" A condition failed to evaluate in {', '.join(dict.fromkeys(failsafe))}; the fail-safe decided."
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "decision": self.decision.to_dict(include_trace=False),
             "matched": [s.to_dict() for s in self.matched],
             "why": self.why(),
@@ -180,6 +185,9 @@ class Explanation:
             "counterfactuals": [c.to_dict() for c in self.counterfactuals],
             "searched": self.searched,
         }
+        if self.decision.trace is not None and self.decision.trace.grants:
+            out["grants"] = [dict(g) for g in self.decision.trace.grants]
+        return out
 
 
 def explain(policy: PolicySet, request: Any, *, alternatives: int = 4) -> Explanation:
@@ -188,6 +196,8 @@ def explain(policy: PolicySet, request: Any, *, alternatives: int = 4) -> Explan
     out = Explanation(request, decision)
     if not isinstance(request, dict) or out.invalid:
         return out
+    if needs_grant_step(request, policy.grant_keys):  # the rules saw otp_verified as grants prove it
+        request = as_evaluated(policy, request)
     seen, act = as_decided(policy, request, decision)
     matched = {r.rule for r in decision.reasons}
     out.stories = [evaluate_rule(policy, r, seen, act, r.id in matched) for r in policy.rules]
@@ -428,6 +438,13 @@ def render_text(e: Explanation, *, color: bool = False) -> str:
     out += ["", bold(f"matched rules ({len(matched)})" if matched else "matched rules: none")]
     for s in matched:
         out += _story_lines(s, "●")
+    grants = d.trace.grants if d.trace is not None else ()
+    if grants:
+        out += ["", bold(f"grants ({len(grants)})")]
+        for g in grants:
+            mark = "✓" if g.get("valid") else "✗"
+            name = g.get("jti") or f"#{g.get('position')}"
+            out.append(f"  {mark} {g.get('kind') or '?'} grant {name}: {g['note']}")
     out += ["", bold(f"why {d.effect.value}"), f"  {e.why()}"]
     near = e.near_misses
     changing = [s for s in near if _would_be(e, s) is not d.effect]
