@@ -79,7 +79,7 @@ def detect_option(f: F) -> F:
         "--detect/--no-detect",
         default=True,
         show_default=True,
-        help="Run the PII and prompt-injection detectors over payload.text before deciding.",
+        help="Run the PII and prompt-injection detectors over the request's text fields before deciding.",
     )(f)
 
 
@@ -88,7 +88,7 @@ def echo_diagnostics(diags: Sequence[Diagnostic], sources: dict[str, str]) -> No
         click.echo(render_diagnostics(diags, sources, color=use_color()), err=True)
 
 
-def load_or_exit(paths: Sequence[str], packs: Sequence[str], *, detect: bool = False) -> PolicySet:
+def load_or_exit(paths: Sequence[str], packs: Sequence[str], *, detect: bool = True) -> PolicySet:
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:
         raise click.UsageError("give at least one policy: -p PATH or --pack NAME")

@@ -16,6 +16,7 @@ __all__ = [
     "ALL_CLASSES",
     "DEFAULT_MRN_CUES",
     "DEFAULT_MRN_PATTERNS",
+    "DEFAULT_SCAN_PATHS",
     "DetectorConfig",
     "PiiSpan",
     "compiled_mrn_patterns",
@@ -58,6 +59,18 @@ DEFAULT_MRN_PATTERNS: tuple[str, ...] = (
 # tuple runs them on every text (for patterns with no label word).
 DEFAULT_MRN_CUES: tuple[str, ...] = ("mrn", "medical record")
 
+# Where `detect` looks: every string under `payload` (text, body, html, subject, attachments'
+# text...) and the free-text fields callers put next to it.
+DEFAULT_SCAN_PATHS: tuple[str, ...] = (
+    "payload",
+    "context.note",
+    "context.notes",
+    "context.comment",
+    "context.description",
+    "customer.notes",
+    "customer.note",
+)
+
 # Vocabulary regions that are not ISO 3166 countries: phonenumbers cannot parse a national
 # number for them, so only numbers written with a leading + are reported there.
 _REGION_ALIASES = {"UK": "GB", "EU": None, "EEA": None, "GLOBAL": None}
@@ -85,7 +98,11 @@ class DetectorConfig:
     own, so keeping them linear-time is the caller's job. default_region is used when the
     request has no customer.region. classes limits which data classes are reported (None:
     all). context_chars is how far back a cue word ("card", "order no") may sit from the
-    value it qualifies. injection turns the prompt-injection score off.
+    value it qualifies. injection turns the prompt-injection score off. scan_paths are the
+    request subtrees whose strings are scanned (every string under each, at most max_fields
+    strings max_field_depth levels deep): PII in `payload.body` or `context.note` leaks as
+    surely as in `payload.text`. max_candidates caps the findings one text may produce
+    before overlaps are settled (strongest kept), so a hostile text costs a bounded amount.
     """
 
     max_text_chars: int = 64 * 1024
@@ -95,6 +112,10 @@ class DetectorConfig:
     classes: frozenset[str] | None = None
     context_chars: int = 32
     injection: bool = True
+    scan_paths: tuple[str, ...] = DEFAULT_SCAN_PATHS
+    max_fields: int = 256
+    max_field_depth: int = 8
+    max_candidates: int = 4096
 
     def enabled(self, data_class: str) -> bool:
         return self.classes is None or data_class in self.classes

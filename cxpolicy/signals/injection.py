@@ -54,7 +54,7 @@ from typing import Any
 from cxpolicy.signals import phrases as ph
 from cxpolicy.signals.cues import TextView
 
-__all__ = ["INDICATOR_WEIGHTS", "score_injection", "score_view"]
+__all__ = ["INDICATOR_WEIGHTS", "score_injection", "score_normalised", "score_view"]
 
 # The largest weight each indicator can contribute (weaker shapes of it contribute less).
 INDICATOR_WEIGHTS: dict[str, float] = {
@@ -313,7 +313,61 @@ def _privilege(view: TextView, hi: str | None) -> bool:
 
 def score_injection(text: str) -> dict[str, Any]:
     """{"score": 0..1, "indicators": [names, in a fixed order]} for one message."""
-    return score_view(TextView(text))
+    if not isinstance(text, str) or not text:
+        return {"score": 0.0, "indicators": []}
+    from cxpolicy.signals.normalise import normalise
+
+    return score_normalised(text, normalise(text).text)
+
+
+# Leetspeak: digits and symbols standing for the letters they look like, folded only inside
+# tokens that also hold letters ("1gn0re", "instruct!ons"), never in numbers.
+_LEET = str.maketrans("0134579@$!|+", "oieastgasilt")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!|+]*[a-z][a-z0-9@$!|+]*")
+_HAS_LEET = re.compile(r"[a-z][0134579@$!|+]|[0134579@$!|+][a-z]")
+# rot13 spellings of the words injected text cannot do without; one substring test each.
+_ROT13_HINTS = ("vtaber", "vafgehpgvba", "cerivbhf", "flfgrz", "cebzcg", "qvfertneq", "erirny")
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"
+)
+
+
+def _fold_leet(low: str) -> str:
+    def fold(m: re.Match[str]) -> str:
+        tok = m.group()
+        return tok.translate(_LEET) if not tok.isalpha() else tok
+
+    return _LEET_TOKEN.sub(fold, low)
+
+
+def reader_views(original: str, normalised: str) -> list[str]:
+    """The texts worth scoring besides the original: the normalised text (`normalise`: no
+    invisible characters, entities, escapes or comments), its leetspeak folding, and a
+    rot13 decoding when one of the hint words shows up. Empty for plain text."""
+    out: list[str] = []
+    if normalised != original:
+        out.append(normalised)
+    low = normalised.lower()
+    if _HAS_LEET.search(low):
+        folded = _fold_leet(low)
+        if folded != low:
+            out.append(folded)
+    if any(h in low for h in _ROT13_HINTS):
+        out.append(low.translate(_ROT13))
+    return out
+
+
+def score_normalised(original: str, normalised: str) -> dict[str, Any]:
+    """The injection signal of one message, given `normalise(original).text`.
+
+    The phrase indicators read the original and every reader view (`reader_views`); the
+    linear model (`cxpolicy.signals.model`) reads the normalised text and joins as one more
+    indicator, `model`, whose weight is its probability when that is high enough.
+    """
+    from cxpolicy.signals import model
+
+    result = score_view(TextView(original), reader_views(original, normalised))
+    return model.combine(result, normalised)
 
 
 def _rewritten(view: TextView, hidden: bool) -> list[str]:
@@ -339,14 +393,18 @@ def _rewritten(view: TextView, hidden: bool) -> list[str]:
     return out
 
 
-def score_view(view: TextView) -> dict[str, Any]:
-    """`score_injection` over a prepared view (detect shares one view with the PII scan).
+def score_view(view: TextView, extra: list[str] | None = None) -> dict[str, Any]:
+    """The phrase indicators over a prepared view (no model).
 
     A message whose characters hide its words is scored again as a reader sees it (see
-    `_rewritten`); each indicator keeps the larger of its weights.
+    `_rewritten`, and `extra`, more rewrites from the caller); each indicator keeps the
+    larger of its weights.
     """
     weights = _weights(view)
-    for rewritten in _rewritten(view, weights["hidden_text"] > 0.0):
+    rewrites = _rewritten(view, weights["hidden_text"] > 0.0)
+    if extra:
+        rewrites += [t for t in extra if t not in rewrites]
+    for rewritten in rewrites:
         for name, weight in _weights(TextView(rewritten)).items():
             if name != "hidden_text":
                 weights[name] = max(weights[name], weight)
