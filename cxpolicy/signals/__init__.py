@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from cxpolicy.signals.config import ALL_CLASSES, DetectorConfig, PiiSpan, phone_region
+from cxpolicy.signals.config import ALL_CLASSES, DEFAULT_SCAN_PATHS, DetectorConfig, PiiSpan, phone_region
 from cxpolicy.signals.cues import Candidate, TextView
 from cxpolicy.signals.ids import find_at_sign, find_cued, find_tax_bank_ids
 from cxpolicy.signals.injection import INDICATOR_WEIGHTS, score_injection, score_normalised
@@ -53,7 +54,9 @@ __all__ = [
 ]
 
 _DEFAULT = DetectorConfig()
-_INDICATOR_ORDER = (*INDICATOR_WEIGHTS, "model")
+_INDICATOR_ORDER = (*INDICATOR_WEIGHTS, "model", "classifier")
+# The default scan paths other than `payload`, as (root, key) pairs, for scan_fields' fast path.
+_DEFAULT_NOTES = tuple(tuple(p.split(".", 1)) for p in DEFAULT_SCAN_PATHS if p != "payload")
 
 # The keys of `signals` the detectors own. A caller's other keys (an upstream fraud score)
 # are kept next to them; a caller's value under one of these is replaced, so nobody can
@@ -103,6 +106,18 @@ def scan_fields(request: Any, config: DetectorConfig | None = None) -> list[tupl
     found: list[tuple[str, str]] = []
     if not isinstance(request, Mapping):
         return found
+    payload = request.get("payload")
+    if (
+        cfg.scan_paths is DEFAULT_SCAN_PATHS
+        and type(payload) is dict
+        and len(payload) <= 2
+        and all(type(v) is not dict and type(v) is not list for v in payload.values())
+        and not any(_field(_field(request, root), key) is not None for root, key in _DEFAULT_NOTES)
+    ):
+        # The common request: a payload of one or two plain fields and no context notes.
+        text = payload.get("text")
+        head = [("payload.text", text)] if isinstance(text, str) and text else []
+        return head + [(f"payload.{k}", v) for k, v in payload.items() if k != "text" and isinstance(v, str) and v]
     for path in cfg.scan_paths:
         node: Any = request
         for part in path.split("."):
@@ -160,8 +175,12 @@ def detect(request: Mapping[str, Any], config: DetectorConfig | None = None) -> 
                 text = text[:budget]
                 out["truncated"] = True
             budget -= len(text)
-            norm = normalise(text)
-            for c in _scan(norm, region, cfg):
+            norm = normalise(text, cfg.max_rewrites)
+            view = TextView(norm.text)
+            found, exhausted = _scan(norm, region, cfg, view)
+            if exhausted or norm.capped:
+                out["truncated"] = True
+            for c in found:
                 classes.add(c.data_class)
                 span: dict[str, Any] = {
                     "class": c.data_class,
@@ -174,7 +193,7 @@ def detect(request: Mapping[str, Any], config: DetectorConfig | None = None) -> 
                     span["field"] = path
                 spans.append(span)
             if cfg.injection:
-                _merge_injection(injection, score_normalised(text, norm.text))
+                _merge_injection(injection, score_normalised(text, norm.text, view))
         out["pii"] = sorted(classes)
         out["pii_spans"] = spans
     except Exception as exc:  # a detector bug must not take the decision down with it
@@ -182,12 +201,18 @@ def detect(request: Mapping[str, Any], config: DetectorConfig | None = None) -> 
     return out
 
 
-def _scan(norm: Normalised, region: str | None, cfg: DetectorConfig) -> list[Candidate]:
-    """Resolved candidates of one normalised text, in the original text's offsets."""
-    view = TextView(norm.text)
-    dnorm = digit_view(norm)
+def _scan(
+    norm: Normalised, region: str | None, cfg: DetectorConfig, view: TextView | None = None
+) -> tuple[list[Candidate], bool]:
+    """Resolved candidates of one normalised text, in the original text's offsets (`view`
+    is the normalised text's view when the caller already built it), and whether a budget
+    (`cfg.max_digit_groups`) stopped the scan early."""
+    if view is None:
+        view = TextView(norm.text)
+    dnorm = digit_view(norm, view.cls, cfg.max_rewrites)
     dview = view if dnorm is norm else TextView(dnorm.text)
-    found = find_candidates(view, region, cfg, digits=dview, to_base=dnorm.local_span)
+    exhausted: list[bool] = [True] if dnorm.capped else []
+    found = find_candidates(view, region, cfg, digits=dview, to_base=dnorm.local_span, exhausted=exhausted)
     if not norm.identity or dnorm is not norm:
         mapped: list[Candidate] = []
         for c, numeric in found:
@@ -199,7 +224,8 @@ def _scan(norm: Normalised, region: str | None, cfg: DetectorConfig) -> list[Can
     if len(cands) > cfg.max_candidates:
         cands.sort(key=lambda c: -c.priority)
         del cands[cfg.max_candidates :]
-    return resolve(cands)
+        exhausted.append(True)
+    return resolve(cands), bool(exhausted)
 
 
 def resolve(candidates: list[Candidate]) -> list[Candidate]:
@@ -232,19 +258,24 @@ def find_candidates(
     *,
     digits: TextView | None = None,
     to_base: Callable[[int, int], tuple[int, int]] | None = None,
+    exhausted: list[bool] | None = None,
 ) -> list[tuple[Candidate, bool]]:
     """Every finding of every enabled detector, overlaps included, each with whether it is
     in `digits`' offsets (the numeric identifiers read the digit view when one is given,
-    with `to_base` mapping its spans to `view`'s; phone numbers are matched on `view`)."""
+    with `to_base` mapping its spans to `view`'s; phone numbers are matched on `view`).
+    `exhausted` gets True appended when a budget cut the numeric scan short."""
     out: list[Candidate] = []
     vocab_region = region.strip().upper() if isinstance(region, str) else None
     text, cls = view.text, view.cls
     numeric: list[Candidate] = []
     if b"0" in cls:
         if digits is None or digits is view or to_base is None:
-            find_numeric(text, cls, phone_region(vocab_region), cfg, out)
+            cut = find_numeric(text, cls, phone_region(vocab_region), cfg, out)
         else:
-            find_numeric(digits.text, digits.cls, phone_region(vocab_region), cfg, numeric, (text, to_base, out))
+            phones = (text, to_base, out)
+            cut = find_numeric(digits.text, digits.cls, phone_region(vocab_region), cfg, numeric, phones)
+        if cut and exhausted is not None:
+            exhausted.append(True)
         find_tax_bank_ids(text, cls, cfg, out)
         find_cued(view, vocab_region, cfg, out)
     elif cfg.enabled("mrn") and not cfg.mrn_cues:
@@ -268,5 +299,7 @@ def scan_text(text: str, *, region: str | None = None, config: DetectorConfig | 
     if not isinstance(text, str) or not text:
         return []
     region = region if region is not None else cfg.default_region
-    found = _scan(normalise(text), region, cfg)
+    if cfg.max_digit_groups is not None or cfg.max_rewrites is not None:
+        cfg = replace(cfg, max_digit_groups=None, max_rewrites=None)
+    found, _ = _scan(normalise(text), region, cfg)
     return [PiiSpan(c.start, c.end, c.data_class, c.detector, c.check) for c in found]

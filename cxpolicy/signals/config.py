@@ -103,6 +103,10 @@ class DetectorConfig:
     strings max_field_depth levels deep): PII in `payload.body` or `context.note` leaks as
     surely as in `payload.text`. max_candidates caps the findings one text may produce
     before overlaps are settled (strongest kept), so a hostile text costs a bounded amount.
+    max_digit_groups and max_rewrites bound what `detect` reads of one text (digit groups
+    classified, normalisation rewrites): past them the rest is not read and `truncated` is
+    set, so 64 KB of digits or entities costs milliseconds; `scan_text` (masking) ignores
+    both, since masking part of a text would store the rest unmasked.
     """
 
     max_text_chars: int = 64 * 1024
@@ -116,6 +120,8 @@ class DetectorConfig:
     max_fields: int = 256
     max_field_depth: int = 8
     max_candidates: int = 4096
+    max_digit_groups: int | None = 256
+    max_rewrites: int | None = 512
 
     def enabled(self, data_class: str) -> bool:
         return self.classes is None or data_class in self.classes

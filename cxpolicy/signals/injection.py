@@ -320,11 +320,11 @@ def score_injection(text: str) -> dict[str, Any]:
     return score_normalised(text, normalise(text).text)
 
 
-# Leetspeak: digits and symbols standing for the letters they look like, folded only inside
-# tokens that also hold letters ("1gn0re", "instruct!ons"), never in numbers.
+# Leetspeak: digits and symbols standing for the letters they look like ("1gn0re",
+# "instruct!ons"). The whole text is folded in one C-speed translate; numbers become
+# nonsense words in that view, which no phrase and no weight looks for.
 _LEET = str.maketrans("0134579@$!|+", "oieastgasilt")
-_LEET_TOKEN = re.compile(r"[a-z0-9@$!|+]*[a-z][a-z0-9@$!|+]*")
-_HAS_LEET = re.compile(r"[a-z][0134579@$!|+]|[0134579@$!|+][a-z]")
+_HAS_LEET = re.compile(r"[a-z][0134579$!|+]+[a-z]")
 # rot13 spellings of the words injected text cannot do without; one substring test each.
 _ROT13_HINTS = ("vtaber", "vafgehpgvba", "cerivbhf", "flfgrz", "cebzcg", "qvfertneq", "erirny")
 _ROT13 = str.maketrans(
@@ -333,22 +333,25 @@ _ROT13 = str.maketrans(
 
 
 def _fold_leet(low: str) -> str:
-    def fold(m: re.Match[str]) -> str:
-        tok = m.group()
-        return tok.translate(_LEET) if not tok.isalpha() else tok
-
-    return _LEET_TOKEN.sub(fold, low)
+    return low.translate(_LEET)
 
 
-def reader_views(original: str, normalised: str) -> list[str]:
+# Leet characters glued to a letter, on a class string (letters "a", digits "0").
+# ("@" between letters is every e-mail address, so it does not open the gate.)
+_LEET_PAIRS = (b"a0a", b"a!a", b"a$a", b"a|a", b"a+a")
+
+
+def reader_views(original: str, normalised: str, cls: bytes | None = None) -> list[str]:
     """The texts worth scoring besides the original: the normalised text (`normalise`: no
     invisible characters, entities, escapes or comments), its leetspeak folding, and a
-    rot13 decoding when one of the hint words shows up. Empty for plain text."""
+    rot13 decoding when one of the hint words shows up. Empty for plain text. `cls` is the
+    normalised text's class string when the caller has it (a faster leet gate)."""
     out: list[str] = []
     if normalised != original:
         out.append(normalised)
     low = normalised.lower()
-    if _HAS_LEET.search(low):
+    leet = any(p in cls for p in _LEET_PAIRS) if cls is not None else _HAS_LEET.search(low) is not None
+    if leet:
         folded = _fold_leet(low)
         if folded != low:
             out.append(folded)
@@ -357,7 +360,7 @@ def reader_views(original: str, normalised: str) -> list[str]:
     return out
 
 
-def score_normalised(original: str, normalised: str) -> dict[str, Any]:
+def score_normalised(original: str, normalised: str, view: TextView | None = None) -> dict[str, Any]:
     """The injection signal of one message, given `normalise(original).text`.
 
     The phrase indicators read the original and every reader view (`reader_views`); the
@@ -366,7 +369,10 @@ def score_normalised(original: str, normalised: str) -> dict[str, Any]:
     """
     from cxpolicy.signals import model
 
-    result = score_view(TextView(original), reader_views(original, normalised))
+    if view is None or view.text != original:
+        view = TextView(original)
+    cls = view.cls if normalised is original or normalised == original else None
+    result = score_view(view, reader_views(original, normalised, cls))
     return model.combine(result, normalised)
 
 

@@ -52,7 +52,9 @@ _DIGIT_ZEROS = (
     0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
 )  # fmt: skip
 _DIGIT_TABLE = {zero + i: 48 + i for zero in _DIGIT_ZEROS for i in range(10)}
-_OTHER_DIGIT = re.compile("[" + "".join(f"{chr(z)}-{chr(z + 9)}" for z in _DIGIT_ZEROS) + "]")
+# A decimal digit that is not ASCII (`\\d` is a C test per character, unlike a class of 65
+# ranges, which re checks one range after another).
+_OTHER_DIGIT = re.compile(r"\d(?<![0-9])")
 
 # Characters that render as nothing (or only change direction): removed.
 _INV = (
@@ -68,20 +70,40 @@ _PERCENT = r"(?:%[0-9A-Fa-f]{2})+"
 _COMMENT = r"<!--.{0,512}?-->"
 _NON_ASCII_RUN = rf"[^\x00-\x7f\s{_INV}]+"
 
+# Each pattern opens with a one-class lookahead, so most positions fail on one test instead
+# of trying every alternative.
 _BASE_RE = re.compile(
-    rf"(?P<ws>{_WS_RUN})|(?P<ent>{_ENTITY})|(?P<pct>{_PERCENT})|(?P<cmt>{_COMMENT})", re.DOTALL
-)
-_BASE_NFKC_RE = re.compile(
-    rf"(?P<ws>{_WS_RUN})|(?P<ent>{_ENTITY})|(?P<pct>{_PERCENT})|(?P<cmt>{_COMMENT})"
-    rf"|(?P<nfkc>{_NON_ASCII_RUN})",
+    rf"(?=[\s{_INV}&%<])(?:(?P<ws>{_WS_RUN})|(?P<ent>{_ENTITY})|(?P<pct>{_PERCENT})|(?P<cmt>{_COMMENT}))",
     re.DOTALL,
 )
-# A quick "is there anything to do at all" test for the common case.
-_ANY = re.compile(rf"[{_INV}]|[^\S ]|  |&[#A-Za-z]|%[0-9A-Fa-f]{{2}}|<!--")
+_BASE_NFKC_RE = re.compile(
+    rf"(?=[\s{_INV}&%<]|[^\x00-\x7f])(?:(?P<ws>{_WS_RUN})|(?P<ent>{_ENTITY})|(?P<pct>{_PERCENT})"
+    rf"|(?P<cmt>{_COMMENT})|(?P<nfkc>{_NON_ASCII_RUN}))",
+    re.DOTALL,
+)
+# Characters that never need a rewrite: printable ASCII, Latin letters with accents,
+# Devanagari and Tamil letters (not their digits), quotes, dashes and the rupee sign. A text
+# of only these (checked by one small negated class) needs work only for the ASCII triggers.
+_UNSAFE = re.compile(
+    "[^ !-~\u00c0-\u017f\u0900-\u0965\u0970-\u097f\u0b80-\u0be5\u0bf0-\u0bff\u2013\u2014\u2018-\u201f\u20b9]"
+)
+_ASCII_WORK = ("  ", "&", "%", "<!--")
+
+
+def _needs_work(text: str) -> bool:
+    if _UNSAFE.search(text) is not None:
+        return True
+    return any(t in text for t in _ASCII_WORK)
+
 
 # Between two digits: a separator other than one plain space, and at most three characters.
 _DIGIT_SEP = "._/\\-\u2010-\u2015\u2212\u00b7\u2022 "
 _DIGIT_SEP_RE = re.compile(rf"(?<=[0-9])(?:[{_DIGIT_SEP}]{{2,3}}|[{_DIGIT_SEP[:-1]}])(?=[0-9])")
+
+
+# The same test on a class string (digits are "0"), starting with a literal so the regex
+# engine skips ahead: a digit, a separator other than one space, a digit.
+_CLS_SEP_RE = re.compile(rb"0(?:[._/\\\-] ?| [._/\\\-] ?)0")
 
 
 def fold_digits(text: str) -> str:
@@ -102,7 +124,7 @@ class Normalised:
     entity, a whitespace run) maps as a whole, so a span never ends inside "&amp;".
     """
 
-    __slots__ = ("_lens", "_nstarts", "_olens", "_ostarts", "_parent", "original", "text")
+    __slots__ = ("_lens", "_nstarts", "_olens", "_ostarts", "_parent", "capped", "original", "text")
 
     def __init__(
         self,
@@ -114,6 +136,8 @@ class Normalised:
         self.original: str = original if parent is None else parent.original
         self.text = text
         self._parent = parent
+        # True when a rewrite budget stopped the pass early (the tail is as written).
+        self.capped = False
         if pieces is None:
             self._nstarts: list[int] | None = None
             self._ostarts: list[int] = []
@@ -182,13 +206,17 @@ def _rewrite(m: re.Match[str]) -> str | None:
     return out if out != raw else None
 
 
-def _one_pass(text: str, regex: re.Pattern[str]) -> tuple[str, list[tuple[int, int, int, int]]] | None:
-    """Rewrite every match; None when nothing changed."""
+def _one_pass(
+    text: str, regex: re.Pattern[str], budget: int | None
+) -> tuple[str, list[tuple[int, int, int, int]], bool] | None:
+    """Rewrite every match (at most `budget` of them); None when nothing changed. The flag
+    says the budget ran out."""
     parts: list[str] = []
     pieces: list[tuple[int, int, int, int]] = []
     npos = 0
     opos = 0  # original offset up to which text has been copied
     changed = False
+    capped = False
 
     def copy(upto: int) -> None:
         nonlocal npos, opos
@@ -204,6 +232,11 @@ def _one_pass(text: str, regex: re.Pattern[str]) -> tuple[str, list[tuple[int, i
         opos = upto
 
     for m in regex.finditer(text):
+        if budget is not None:
+            budget -= 1
+            if budget < 0:
+                capped = True
+                break
         try:
             rep = _rewrite(m)
         except (UnicodeDecodeError, ValueError):
@@ -228,7 +261,7 @@ def _one_pass(text: str, regex: re.Pattern[str]) -> tuple[str, list[tuple[int, i
     if not changed:
         return None
     copy(len(text))
-    return "".join(parts), pieces
+    return "".join(parts), pieces, capped
 
 
 def _nfkc_pieces(
@@ -245,37 +278,65 @@ def _nfkc_pieces(
     return npos
 
 
-def normalise(text: str) -> Normalised:
-    """The reader's view of `text` (see the module docstring), with its offset map."""
+# ASCII text needs a rewrite only if it holds one of these (substring tests run in C, far
+# faster than a regex over the whole text; most messages hold none of them).
+_ASCII_TRIGGERS = ("  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "&", "%", "<!--")
+
+
+def normalise(text: str, budget: int | None = None) -> Normalised:
+    """The reader's view of `text` (see the module docstring), with its offset map.
+
+    `budget` caps the rewrites (entities, whitespace runs, invisible characters) so hostile
+    text costs a bounded amount; past it the rest of the text is left as written and
+    `capped` is set (detect reports it as `truncated`). Masking passes no budget."""
     base = Normalised(text, text)
-    if text.isascii() and _ANY.search(text) is None:
+    if text.isascii():
+        if not any(t in text for t in _ASCII_TRIGGERS):
+            return base
+    elif not _needs_work(text) and unicodedata.is_normalized("NFKC", text):
         return base
     current = base
     for _ in range(2):
         t = current.text
         regex = _BASE_RE if unicodedata.is_normalized("NFKC", t) else _BASE_NFKC_RE
-        if regex is _BASE_RE and _ANY.search(t) is None:
+        if regex is _BASE_RE and not _needs_work(t):
             break
-        done = _one_pass(t, regex)
+        done = _one_pass(t, regex, budget)
         if done is None:
             break
-        new_text, pieces = done
-        current = Normalised(text, new_text, pieces, parent=current if current is not base else None)
+        new_text, pieces, capped = done
+        parent = current if current is not base else None
+        current = Normalised(text, new_text, pieces, parent=parent)
+        current.capped = capped or (parent is not None and parent.capped)
+        if capped:
+            break
     folded = fold_digits(current.text)
     if folded is not current.text:
         current.text = folded
     return current
 
 
-def digit_view(norm: Normalised) -> Normalised:
-    """`norm` with the separators between digit groups unified to one space."""
+def digit_view(norm: Normalised, cls: bytes | None = None, budget: int | None = None) -> Normalised:
+    """`norm` with the separators between digit groups unified to one space.
+
+    `cls` is the text's class string (cues.TextView.cls) when the caller has it: ASCII text
+    whose class string has no separator after a digit needs no rewrite, a C-speed test.
+    `budget` caps the rewrites as in `normalise` (then `capped` is set)."""
     t = norm.text
+    if cls is not None and _CLS_SEP_RE.search(cls) is None and (t.isascii() or b"0?" not in cls):
+        return norm
     if _DIGIT_SEP_RE.search(t) is None:
         return norm
     pieces: list[tuple[int, int, int, int]] = []
     parts: list[str] = []
     npos = opos = 0
+    capped = False
     for m in _DIGIT_SEP_RE.finditer(t):
+        if budget is not None:
+            budget -= 1
+            if budget < 0:
+                capped = True
+                break
         s, e = m.span()
         if s > opos:
             pieces.append((npos, opos, s - opos, s - opos))
@@ -288,4 +349,6 @@ def digit_view(norm: Normalised) -> Normalised:
     if opos < len(t):
         pieces.append((npos, opos, len(t) - opos, len(t) - opos))
         parts.append(t[opos:])
-    return Normalised(norm.original, "".join(parts), pieces, parent=norm)
+    out = Normalised(norm.original, "".join(parts), pieces, parent=norm)
+    out.capped = capped or norm.capped
+    return out

@@ -40,7 +40,7 @@ _MAX_PHONE_RUN = 32
 # The phone matcher is the costly check (tens of microseconds a call); past this many calls in
 # one text, a run with a phone number's length is reported by shape alone (masking more
 # than needed is the safe side), so 64 KB of phone numbers costs a bounded amount.
-_MAX_PHONE_CALLS = 48
+_MAX_PHONE_CALLS = 16
 # A US-style extension glued to the number: "712.710.1982x52605", "555-0100 ext. 12".
 _EXT_RE = re.compile(r"(?i) ?(?:x|ext\.?|extn\.?|extension) ?[0-9]{1,6}(?![0-9A-Za-z])")
 _CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
@@ -334,7 +334,7 @@ def find_numeric(
     cfg: DetectorConfig,
     out: list[Candidate],
     phones: PhoneTarget | None = None,
-) -> None:
+) -> bool:
     """Append every digit-based identifier in `text` to `out` (`cls` is its class string).
 
     `text` is normally the digit view (normalise.digit_view), where "4111.1111…" reads as
@@ -342,11 +342,16 @@ def find_numeric(
     separators turns "2024-11-05 10:32" into something phonenumbers reads as a number):
     `phones` gives that text, the map from digit-view offsets to it, and the list its
     findings go to. Without it, phone numbers are matched on `text` and go to `out`.
+    Returns True when `cfg.max_digit_groups` stopped the scan before the end of the text.
     """
     want_phone = cfg.enabled("phone")
     size = len(cls)
     calls = 0
+    groups_left = cfg.max_digit_groups
+    cut = False
     for run in _RUN_RE.finditer(cls):
+        if cut or (groups_left is not None and groups_left <= 0):
+            return True
         r_start, r_end = run.span()
         ext_end = 0
         if r_end < size and cls[r_end] == _LETTER:
@@ -367,6 +372,12 @@ def find_numeric(
                 seps.append(text[prev_end : g.start()])
             groups.append(g.span())
             prev_end = g.end()
+            if groups_left is not None:
+                groups_left -= 1
+                if groups_left <= 0:
+                    r_end = prev_end  # the budget ends here: read what was gathered, then stop
+                    cut = True
+                    break
         before = len(out)
         _window_candidates(text, groups, seps, cfg, out)
         if len(out) == before and len(groups) > 1:
@@ -392,6 +403,7 @@ def find_numeric(
                     _phone_candidates(p_text, seg_start, seg_end, region, cfg, p_out, tail)
                 else:
                     _phone_by_shape(p_text, seg_start, seg_end, tail, p_out)
+    return cut
 
 
 def _phone_by_shape(text: str, start: int, end: int, ext_end: int, out: list[Candidate]) -> None:
