@@ -193,7 +193,8 @@ def detect(request: Mapping[str, Any], config: DetectorConfig | None = None) -> 
                     span["field"] = path
                 spans.append(span)
             if cfg.injection:
-                _merge_injection(injection, score_normalised(text, norm.text, view))
+                found_pi = score_normalised(text, norm.text, view, cfg.classifier, cfg.uncertain)
+                _merge_injection(injection, found_pi)
         out["pii"] = sorted(classes)
         out["pii_spans"] = spans
     except Exception as exc:  # a detector bug must not take the decision down with it

@@ -8,6 +8,7 @@ same reason (compiling on every request would cost more than the scan).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -106,7 +107,10 @@ class DetectorConfig:
     max_digit_groups and max_rewrites bound what `detect` reads of one text (digit groups
     classified, normalisation rewrites): past them the rest is not read and `truncated` is
     set, so 64 KB of digits or entities costs milliseconds; `scan_text` (masking) ignores
-    both, since masking part of a text would store the rest unmasked.
+    both, since masking part of a text would store the rest unmasked. classifier is an
+    optional heavier injection model the deployment already runs (normalised text in,
+    probability out); it is called only when the cheap score falls inside `uncertain`, and
+    its probability then replaces that score (a classifier that raises is ignored).
     """
 
     max_text_chars: int = 64 * 1024
@@ -122,6 +126,8 @@ class DetectorConfig:
     max_candidates: int = 4096
     max_digit_groups: int | None = 256
     max_rewrites: int | None = 512
+    classifier: Callable[[str], float] | None = None
+    uncertain: tuple[float, float] = (0.2, 0.8)
 
     def enabled(self, data_class: str) -> bool:
         return self.classes is None or data_class in self.classes

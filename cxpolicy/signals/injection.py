@@ -49,6 +49,7 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from cxpolicy.signals import phrases as ph
@@ -81,7 +82,7 @@ _STRIP_INVISIBLE = re.compile(
 )
 _SPACES = re.compile(" {2,}")
 _SINGLE_LETTERS = frozenset(bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz")
-_SPELT_OUT = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z]){3,}(?![A-Za-z])")
+_SPELT_OUT = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z]){2,}(?![A-Za-z])")
 # Cyrillic and Greek letters that look like Latin ones, folded before the re-scan.
 _CONFUSABLES = str.maketrans(
     "аеорсухіјѕԁɡӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
@@ -360,7 +361,13 @@ def reader_views(original: str, normalised: str, cls: bytes | None = None) -> li
     return out
 
 
-def score_normalised(original: str, normalised: str, view: TextView | None = None) -> dict[str, Any]:
+def score_normalised(
+    original: str,
+    normalised: str,
+    view: TextView | None = None,
+    classifier: Callable[[str], float] | None = None,
+    uncertain: tuple[float, float] = (0.2, 0.8),
+) -> dict[str, Any]:
     """The injection signal of one message, given `normalise(original).text`.
 
     The phrase indicators read the original and every reader view (`reader_views`); the
@@ -372,8 +379,11 @@ def score_normalised(original: str, normalised: str, view: TextView | None = Non
     if view is None or view.text != original:
         view = TextView(original)
     cls = view.cls if normalised is original or normalised == original else None
-    result = score_view(view, reader_views(original, normalised, cls))
-    return model.combine(result, normalised)
+    views = reader_views(original, normalised, cls)
+    result = score_view(view, views)
+    # The model reads the normalised text, and the leetspeak/rot13 views when there are any.
+    extra = [v for v in views if v is not normalised]
+    return model.combine(result, normalised, classifier, uncertain, extra=extra)
 
 
 def _rewritten(view: TextView, hidden: bool) -> list[str]:
@@ -395,7 +405,7 @@ def _rewritten(view: TextView, hidden: bool) -> list[str]:
     if len(view.words & _SINGLE_LETTERS) >= 4:
         spelt = _SPELT_OUT.sub(lambda m: m.group().replace(" ", ""), text)
         if spelt != text:
-            out.append(spelt)
+            out.append(_SPACES.sub(" ", spelt))  # "I g n o r e   a l l" -> "Ignore all"
     return out
 
 

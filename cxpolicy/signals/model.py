@@ -36,6 +36,10 @@ Classifier = Callable[[str], float]
 
 _TOKEN_RE = re.compile(r"[^\W_]+|[\u0900-\u0dff]+")
 _MAX_CACHE = 50_000
+# Scores are sums over words divided by sqrt(words), so a long text is not louder than a short
+# one; below this many words the divisor stays put, so a four-word message is not amplified
+# (one loaded word such as "stop" must not decide a short benign message on its own).
+MIN_SCALE_WORDS = 8
 
 
 def tokens(text: str) -> list[str]:
@@ -63,8 +67,9 @@ def features(words: list[str]) -> list[str]:
 class LinearModel:
     """Logistic regression over `features`, scaled by 1/sqrt(words), max over windows."""
 
-    def __init__(self, weights: dict[str, float], bias: float, window: int) -> None:
+    def __init__(self, weights: dict[str, float], bias: float, window: int, threshold: float = 0.5) -> None:
         self.bias = bias
+        self.threshold = threshold
         self.window = max(4, window)
         self._unigram = {k[2:]: v for k, v in weights.items() if k.startswith("w:")}
         self._gram = {k[2:]: v for k, v in weights.items() if k.startswith("c:")}
@@ -97,7 +102,7 @@ class LinearModel:
                     per[i] += v
         size = self.window
         if n <= size:
-            return self.bias + sum(per) / math.sqrt(n)
+            return self.bias + sum(per) / math.sqrt(max(n, MIN_SCALE_WORDS))
         sums = [0.0, *accumulate(per)]
         step = max(1, size // 4)
         best = max(sums[j + size] - sums[j] for j in range(0, n - size + 1, step))
@@ -123,7 +128,10 @@ def load_model(path: Path | None = None) -> LinearModel | None:
     try:
         data: dict[str, Any] = json.loads((path or MODEL_PATH).read_text(encoding="utf-8"))
         model = LinearModel(
-            {str(k): float(v) for k, v in data["weights"].items()}, float(data["bias"]), int(data["window"])
+            {str(k): float(v) for k, v in data["weights"].items()},
+            float(data["bias"]),
+            int(data["window"]),
+            float(data.get("threshold", 0.5)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         if path is None:
@@ -134,29 +142,36 @@ def load_model(path: Path | None = None) -> LinearModel | None:
     return model
 
 
-# The model joins the indicators once its probability reaches this; below, it adds nothing
-# (a weak model vote on every benign message would lift them all towards the threshold).
-MODEL_FLOOR = 0.5
-
-
 def combine(
     result: dict[str, Any],
     normalised: str,
     classifier: Classifier | None = None,
     uncertain: tuple[float, float] = (0.2, 0.8),
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     """`result` (the phrase indicators' score) with the model's vote added, noisy-OR.
 
-    With a `classifier`, a combined score inside `uncertain` is replaced by the classifier's
-    probability (indicator "classifier"); a classifier that fails leaves the cheap score.
+    The model votes only once its probability reaches its threshold (chosen when training,
+    the lowest that keeps 99 % of benign training messages under it); the vote then counts
+    0.5 at the threshold up to 1.0 at certainty, so the model alone can flag a message but a
+    weak model opinion never lifts a benign message towards the 0.5 line.
+
+    `extra` are more views of the same text (leetspeak folded, rot13); the model's highest
+    probability over them counts. With a `classifier`, a combined score inside `uncertain`
+    is replaced by the classifier's probability (indicator "classifier"); a classifier that
+    fails leaves the cheap score.
     """
     model = load_model()
     score = float(result["score"])
     indicators = list(result["indicators"])
     if model is not None:
         p = model.probability(normalised)
-        if p >= MODEL_FLOOR:
-            score = 1.0 - (1.0 - score) * (1.0 - p)
+        for view in extra or ():
+            p = max(p, model.probability(view))
+        t = model.threshold
+        if p >= t:
+            vote = 0.5 + 0.5 * (p - t) / (1.0 - t) if t < 1.0 else 1.0
+            score = 1.0 - (1.0 - score) * (1.0 - vote)
             indicators.append("model")
     if classifier is not None and uncertain[0] <= score < uncertain[1]:
         try:
