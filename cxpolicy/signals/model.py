@@ -23,7 +23,8 @@ import json
 import math
 import re
 from collections.abc import Callable
-from itertools import accumulate, pairwise
+from itertools import accumulate, pairwise, repeat
+from math import fsum
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ _MAX_CACHE = 50_000
 # one; below this many words the divisor stays put, so a four-word message is not amplified
 # (one loaded word such as "stop" must not decide a short benign message on its own).
 MIN_SCALE_WORDS = 8
+_MAX_WORDS_EACH_END = 1024
 
 
 def tokens(text: str) -> list[str]:
@@ -91,26 +93,29 @@ class LinearModel:
         n = len(words)
         if n == 0:
             return -math.inf
-        cache = self._cache
-        word = self._word
-        per = [cache[w] if w in cache else word(w) for w in words]
-        pair = self._pair
-        if pair:
-            for i, p in enumerate(pairwise(words), 1):
-                v = pair.get(p)
-                if v is not None:
-                    per[i] += v
+        # map() keeps the per-word work in C; only words never seen before reach _word().
+        per = list(map(self._cache.get, words))
+        if None in per:
+            per = [self._word(w) if v is None else v for w, v in zip(words, per, strict=True)]
+        pairs = list(map(self._pair.get, pairwise(words), repeat(0.0)))
         size = self.window
         if n <= size:
-            return self.bias + sum(per) / math.sqrt(max(n, MIN_SCALE_WORDS))
-        sums = [0.0, *accumulate(per)]
+            return self.bias + (fsum(per) + fsum(pairs)) / math.sqrt(max(n, MIN_SCALE_WORDS))
+        # Window j covers words j..j+size-1 and the pairs inside it.
+        wsum = [0.0, *accumulate(per)]
+        psum = [0.0, *accumulate(pairs)]
         step = max(1, size // 4)
-        best = max(sums[j + size] - sums[j] for j in range(0, n - size + 1, step))
-        best = max(best, sums[n] - sums[n - size])
+        starts = [*range(0, n - size + 1, step), n - size]
+        best = max(wsum[j + size] - wsum[j] + psum[j + size - 1] - psum[j] for j in starts)
         return self.bias + best / math.sqrt(size)
 
     def probability(self, text: str) -> float:
-        m = self.margin(tokens(text))
+        words = tokens(text)
+        if len(words) > 2 * _MAX_WORDS_EACH_END:
+            # A long text is read at its head and tail, where injected text sits (a pasted
+            # e-mail's instructions come first or last): bounded cost on 64 KB.
+            words = words[:_MAX_WORDS_EACH_END] + words[-_MAX_WORDS_EACH_END:]
+        m = self.margin(words)
         if m == -math.inf:
             return 0.0
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, m))))
