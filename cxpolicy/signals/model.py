@@ -26,7 +26,7 @@ from collections.abc import Callable
 from itertools import accumulate, pairwise, repeat
 from math import fsum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["MODEL_PATH", "Classifier", "LinearModel", "combine", "features", "load_model", "tokens"]
 
@@ -75,7 +75,9 @@ class LinearModel:
         self.window = max(4, window)
         self._unigram = {k[2:]: v for k, v in weights.items() if k.startswith("w:")}
         self._gram = {k[2:]: v for k, v in weights.items() if k.startswith("c:")}
-        self._pair = {tuple(k[2:].split(" ", 1)): v for k, v in weights.items() if k.startswith("b:")}
+        self._pair: dict[tuple[str, ...], float] = {
+            tuple(k[2:].split(" ", 1)): v for k, v in weights.items() if k.startswith("b:")
+        }
         self._cache: dict[str, float] = {}
 
     def _word(self, w: str) -> float:
@@ -94,10 +96,12 @@ class LinearModel:
         if n == 0:
             return -math.inf
         # map() keeps the per-word work in C; only words never seen before reach _word().
-        per = list(map(self._cache.get, words))
-        if None in per:
-            per = [self._word(w) if v is None else v for w, v in zip(words, per, strict=True)]
-        pairs = list(map(self._pair.get, pairwise(words), repeat(0.0)))
+        cached: list[float | None] = list(map(self._cache.get, words))
+        if None in cached:
+            per = [self._word(w) if v is None else v for w, v in zip(words, cached, strict=True)]
+        else:
+            per = cast("list[float]", cached)
+        pairs: list[float] = list(map(self._pair.get, pairwise(words), repeat(0.0)))
         size = self.window
         if n <= size:
             return self.bias + (fsum(per) + fsum(pairs)) / math.sqrt(max(n, MIN_SCALE_WORDS))
@@ -106,7 +110,7 @@ class LinearModel:
         psum = [0.0, *accumulate(pairs)]
         step = max(1, size // 4)
         starts = [*range(0, n - size + 1, step), n - size]
-        best = max(wsum[j + size] - wsum[j] + psum[j + size - 1] - psum[j] for j in starts)
+        best: float = max(wsum[j + size] - wsum[j] + psum[j + size - 1] - psum[j] for j in starts)
         return self.bias + best / math.sqrt(size)
 
     def probability(self, text: str) -> float:
