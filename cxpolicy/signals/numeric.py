@@ -115,7 +115,7 @@ def plausible_iin(d: str) -> bool:
         return n == 15
     if p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095:  # Diners Club
         return 14 <= n <= 19
-    if 3528 <= p4 <= 3589:  # JCB
+    if p2 == 35:  # JCB (3528-3589 issued; the rest of 35 is read alike, as card generators do)
         return 16 <= n <= 19
     if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:  # Discover
         return 16 <= n <= 19
@@ -267,6 +267,16 @@ def _classify(
             else:
                 # Bare 12 digits: reported, but a valid phone number reading wins.
                 add(38, "aadhaar", "stdnum.in_.aadhaar", "verhoeff")
+        if (
+            cfg.enabled("card_pan")
+            and plausible_iin(digits)
+            and luhn_ok(digits)
+            and the_cue() == "card_pan"
+            and luhn.is_valid(digits)
+        ):
+            # A 12-digit Maestro is believed only after a card label: bare, twelve Luhn-valid
+            # digits are as often an order or Aadhaar number.
+            add(79, "card_pan", "stdnum.luhn", "luhn+iin+cue")
         return
     if (
         total == 16
