@@ -124,8 +124,8 @@ class DetectorConfig:
     max_fields: int = 256
     max_field_depth: int = 8
     max_candidates: int = 4096
-    max_digit_groups: int | None = 256
-    max_rewrites: int | None = 512
+    max_digit_groups: int | None = 128
+    max_rewrites: int | None = 256
     classifier: Callable[[str], float] | None = None
     uncertain: tuple[float, float] = (0.2, 0.8)
 

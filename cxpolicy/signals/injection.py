@@ -337,6 +337,9 @@ def _fold_leet(low: str) -> str:
     return low.translate(_LEET)
 
 
+# How much of a normalised text the extra views read (head and tail halves).
+_MAX_VIEW_CHARS = 16 * 1024
+
 # Leet characters glued to a letter, on a class string (letters "a", digits "0").
 # ("@" between letters is every e-mail address, so it does not open the gate.)
 _LEET_PAIRS = (b"a0a", b"a!a", b"a$a", b"a|a", b"a+a")
@@ -348,6 +351,11 @@ def reader_views(original: str, normalised: str, cls: bytes | None = None) -> li
     rot13 decoding when one of the hint words shows up. Empty for plain text. `cls` is the
     normalised text's class string when the caller has it (a faster leet gate)."""
     out: list[str] = []
+    if len(normalised) > _MAX_VIEW_CHARS:
+        # A long text's extra views are read at head and tail only (where injected text
+        # sits): the original is still read whole, and the cost of the rest stays bounded.
+        half = _MAX_VIEW_CHARS // 2
+        normalised = normalised[:half] + " " + normalised[-half:]
     if normalised != original:
         out.append(normalised)
     low = normalised.lower()
@@ -395,6 +403,8 @@ def _rewritten(view: TextView, hidden: bool) -> list[str]:
     """
     out: list[str] = []
     text = view.text
+    if len(text) > _MAX_VIEW_CHARS:
+        text = text[: _MAX_VIEW_CHARS // 2] + " " + text[-_MAX_VIEW_CHARS // 2 :]
     if not view.ascii:
         folded = unicodedata.normalize("NFKC", text)
         if folded != text:
@@ -421,6 +431,8 @@ def score_view(view: TextView, extra: list[str] | None = None) -> dict[str, Any]
     if extra:
         rewrites += [t for t in extra if t not in rewrites]
     for rewritten in rewrites:
+        if len(rewritten) > _MAX_VIEW_CHARS:  # rewrites of a long text: head and tail only
+            rewritten = rewritten[: _MAX_VIEW_CHARS // 2] + " " + rewritten[-_MAX_VIEW_CHARS // 2 :]
         for name, weight in _weights(TextView(rewritten)).items():
             if name != "hidden_text":
                 weights[name] = max(weights[name], weight)

@@ -42,6 +42,7 @@ _MAX_CACHE = 50_000
 # (one loaded word such as "stop" must not decide a short benign message on its own).
 MIN_SCALE_WORDS = 8
 _MAX_WORDS_EACH_END = 1024
+_MAX_CHARS_EACH_END = 8 * 1024  # tokenising 64 KB costs more than scoring it
 
 
 # On ASCII text the same tokens come from one translate and a split, both in C: letters
@@ -122,6 +123,8 @@ class LinearModel:
         return self.bias + best / math.sqrt(size)
 
     def probability(self, text: str) -> float:
+        if len(text) > 2 * _MAX_CHARS_EACH_END:
+            text = text[:_MAX_CHARS_EACH_END] + " " + text[-_MAX_CHARS_EACH_END:]
         words = tokens(text)
         if len(words) > 2 * _MAX_WORDS_EACH_END:
             # A long text is read at its head and tail, where injected text sits (a pasted
