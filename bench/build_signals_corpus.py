@@ -266,6 +266,8 @@ FILL: dict[str, Callable[[], str]] = {
     "ssn_bare": lambda: ssn().replace("-", ""),
     "phone_in": phone_in,
     "phone_us": phone_us,
+    # An extension is masked with the number: the whole "(973) 807-6574 ext 45" is the label.
+    "phone_us_ext": lambda: phone_us() + " ext 45",
     "phone_uk": phone_uk,
     "email": email,
     "email_okaxis": lambda: "ravi@okaxis.bank.com",
@@ -305,6 +307,7 @@ SLOT_CLASS = {
     "ssn_bare": "us_ssn",
     "phone_in": "phone",
     "phone_us": "phone",
+    "phone_us_ext": "phone",
     "phone_uk": "phone",
 }
 
@@ -459,7 +462,7 @@ HOLDOUT2_TEMPLATES: list[tuple[str, str, int]] = [
     ("US", "(card: {card_pan})", 2),
     ("IN", "aadhaar XXXX XXXX 2346 is already masked in the form", 1),
     ("IN", "card ending •••• 1111 was charged", 1),
-    ("US", "ext: call {phone_us} ext 45", 2),
+    ("US", "ext: call {phone_us_ext}", 2),
     ("US", "EMAIL: {email_upper}", 2),
     ("IN", "PAN ({pan_in})", 2),
     ("IN", "ifsc {ifsc_lower} hai", 2),

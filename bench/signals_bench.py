@@ -212,6 +212,36 @@ def engine_overhead(rounds: int, per_round: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def _adversarial() -> dict[str, str]:
+    """64 KB texts built to make the detectors work (issue 18: at most a few ms each)."""
+    import random
+
+    rng = random.Random(1)
+    size = 64 * KB
+    return {
+        "digits": "1" * size,
+        "phone numbers": " ".join(f"98765{rng.randint(10000, 99999)}" for _ in range(6000))[:size],
+        "US phones with ext": " ".join(
+            f"712.710.{rng.randint(1000, 9999)}x{rng.randint(1, 99999)}" for _ in range(4000)
+        )[:size],
+        "cards": " ".join("4111 1111 1111 1111" for _ in range(3300))[:size],
+        "zero-width in digits": ("4\u200b1\u200b" * 20000)[:size],
+        "NBSP digit groups": ("4111\u00a0" * 14000)[:size],
+        "HTML entities": ("&#105;gnore &amp; " * 4000)[:size],
+        "spaced letters": ("i g n o r e " * 6000)[:size],
+    }
+
+
+def adversarial(repeats: int) -> dict[str, dict[str, float]]:
+    """`detect()` on each 64 KB adversarial text: best of `repeats` wall times."""
+    out: dict[str, dict[str, float]] = {}
+    for name, text in _adversarial().items():
+        req = {"payload": {"text": text}, "customer": {"region": "US"}}
+        seconds, sig = _timed(lambda req=req: detect(req), repeats)
+        out[name] = {"ms": round(seconds * 1000, 2), "truncated": bool(sig["truncated"])}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -223,6 +253,7 @@ def main() -> None:
     lat = latency(args.rounds, args.per_round)
     thr = throughput(args.repeats)
     eng = engine_overhead(args.rounds, args.per_round)
+    adv = adversarial(args.repeats)
     load_after = os.getloadavg()[0]
     print(
         f"python {sys.version.split()[0]} on {platform.machine()}, {os.cpu_count()} cpus; "
@@ -240,9 +271,18 @@ def main() -> None:
             f"{name:<24}{row['wall_off_p50_us']:>9}{row['wall_on_p50_us']:>9}{row['wall_ratio']:>7}"
             f"{row['cpu_off_p50_us']:>9}{row['cpu_on_p50_us']:>9}{row['cpu_ratio']:>7}"
         )
+    print(f"{'64 KB adversarial':<30}{'ms':>9}  truncated")
+    for name, row in adv.items():
+        print(f"{name:<30}{row['ms']:>9}  {row['truncated']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        result = {"latency": lat, "throughput": thr, "engine": eng, "load": [load_before, load_after]}
+        result = {
+            "latency": lat,
+            "throughput": thr,
+            "engine": eng,
+            "adversarial": adv,
+            "load": [load_before, load_after],
+        }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -161,7 +161,7 @@ def test_explain_sees_what_the_detectors_added(tmp_path: Path) -> None:
     (story,) = on.matched
     assert [(i.text, i.holds) for i in story.items] == [("data_class = card_pan", True)]
     assert story.items[0].seen == "data_classes = [card_pan]"
-    off = explain(load([tmp_path]), CARD_IN_TEXT)
+    off = explain(load([tmp_path], detect=False), CARD_IN_TEXT)  # detection is on by default now
     assert off.decision.effect is Effect.ALLOW and off.matched == []
 
 

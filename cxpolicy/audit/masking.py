@@ -66,7 +66,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # 12+ digits, optionally grouped by single spaces or dashes: 4111 1111 1111 1111, 2345-6789-0123.
 _LONG_DIGITS = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
 _THREE_DIGITS = re.compile(r"\d\D{0,3}\d\D{0,3}\d")
-_US_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+_US_SSN = re.compile(r"(?<!\d)\d{3}[ -]\d{2}[ -]\d{4}(?!\d)")
 # "cvv 123", "CVV: 1234", "pin is 4321", "otp - 558812": mask the digits after the word.
 _LABELLED_CODE = re.compile(
     r"(?i)\b(cvv2?|cvc2?|cvn|csc|security\s+code|pin|otp|passcode)\b(\W{0,4}(?:is\W{0,3})?)(\d{3,6})(?!\d)"
@@ -158,12 +158,31 @@ def mask_text(text: str, *, scanner: Scanner | None = None, use_signals: bool = 
         with contextlib.suppress(Exception):
             spans.extend(scan(text))
     if _THREE_DIGITS.search(text) is not None:  # every shape below has at least 3 digits
-        spans.extend((m.start(), m.end(), "digits") for m in _LONG_DIGITS.finditer(text))
-        spans.extend((m.start(), m.end(), "us_ssn") for m in _US_SSN.finditer(text))
-        spans.extend((m.start(3), m.end(3), "code") for m in _LABELLED_CODE.finditer(text))
+        spans.extend(_shape_spans(text))
     if not spans:
         return text
     return _apply_spans(text, spans)
+
+
+def _shape_spans(text: str) -> list[Span]:
+    """Net (b) over the text as the detectors read it: the same normalisation (no zero-width
+    or soft hyphens, every script's digits, "4111.1111…" grouped like "4111 1111…"), with
+    spans mapped back to `text`. Without the detectors' package, the raw text is read."""
+    view, to_orig = text, None
+    with contextlib.suppress(Exception):
+        norm = importlib.import_module("cxpolicy.signals.normalise")
+        digits = norm.digit_view(norm.normalise(text))
+        view, to_orig = digits.text, digits.span
+    found = [(m.start(), m.end(), "digits") for m in _LONG_DIGITS.finditer(view)]
+    found.extend((m.start(), m.end(), "us_ssn") for m in _US_SSN.finditer(view))
+    found.extend((m.start(3), m.end(3), "code") for m in _LABELLED_CODE.finditer(view))
+    if to_orig is None or view == text:
+        return found
+    out: list[Span] = []
+    for start, end, cls in found:
+        s, e = to_orig(start, end)
+        out.append((s, e, cls))
+    return out
 
 
 def _apply_spans(text: str, spans: list[Span]) -> str:

@@ -85,7 +85,7 @@ def detect_option(f: F) -> F:
         "--detect/--no-detect",
         default=True,
         show_default=True,
-        help="Run the PII and prompt-injection detectors over payload.text before deciding.",
+        help="Run the PII and prompt-injection detectors over the request's text fields before deciding.",
     )(f)
 
 
@@ -124,7 +124,7 @@ def echo_diagnostics(diags: Sequence[Diagnostic], sources: dict[str, str]) -> No
 
 
 def load_or_exit(
-    paths: Sequence[str], packs: Sequence[str], *, detect: bool = False, grant_keys: GrantKeys | None = None
+    paths: Sequence[str], packs: Sequence[str], *, detect: bool = True, grant_keys: GrantKeys | None = None
 ) -> PolicySet:
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:

@@ -54,15 +54,17 @@ def load(
     paths: PathLike | Iterable[PathLike] = (),
     packs: Iterable[str] = (),
     *,
-    detect: bool = False,
+    detect: bool = True,
     detector: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     grant_keys: GrantKeys | None = None,
 ) -> PolicySet:
     """Load and compile a policy set; raise `PolicyError` (with every diagnostic) if it fails.
 
-    `detect=True` runs the signal detectors (PII, prompt injection) before each decision;
-    `detector` replaces them with your own callable. `grant_keys` verify the `grants` of a
-    request (LANGUAGE.md §9); without them every grant is invalid.
+    The signal detectors (PII, prompt injection) run before each decision by default, as
+    they do in `cxpolicy eval` and `cxpolicy serve`: an embedder gets the same masking as
+    the CLI. `detect=False` turns them off; `detector` replaces them with your own callable.
+    `grant_keys` verify the `grants` of a request (LANGUAGE.md §9); without them every
+    grant is invalid.
     """
     sources, diags = collect_sources(paths, packs)
     ps = compile_sources(sources, diags, packs=list(packs), detect=detect, detector=detector)
@@ -70,11 +72,13 @@ def load(
     return ps
 
 
-def load_text(text: str, name: str = "<policy>.cxp", packs: Iterable[str] = ()) -> PolicySet:
-    """Compile one policy text (handy in tests and notebooks)."""
+def load_text(
+    text: str, name: str = "<policy>.cxp", packs: Iterable[str] = (), *, detect: bool = True
+) -> PolicySet:
+    """Compile one policy text (handy in tests and notebooks); detection on, as in `load`."""
     sources, diags = collect_sources((), packs)
     sources.append(SourceFile(name, text, key=name))
-    return compile_sources(sources, diags, packs=list(packs))
+    return compile_sources(sources, diags, packs=list(packs), detect=detect)
 
 
 def collect_sources(
@@ -198,7 +202,7 @@ def compile_sources(
     diags: list[Diagnostic],
     *,
     packs: Sequence[str] = (),
-    detect: bool = False,
+    detect: bool = True,
     detector: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> PolicySet:
     """Every stage over the sources; `PolicyError` (with every diagnostic) if one has an error."""

@@ -140,7 +140,7 @@ class PolicySet:
         extra_classes: Sequence[str] = ()
         if detect and self.detector is not None:
             signals = self.detector(request)
-            request = {**request, "signals": signals}
+            request = {**request, "signals": _merged_signals(request.get("signals"), signals)}
             extra_classes = signals.get("pii", ())
         errors: list[DecisionError] | None = None
         index = self.index
@@ -524,3 +524,21 @@ def _value_error(d: DimensionIndex, value: Any, *, in_set: bool = False) -> Deci
         field=d.path_text,
     )
 
+
+# The `signals` keys the detectors own (cxpolicy.signals.DETECTOR_KEYS, kept equal by a test;
+# not imported, so the engine does not load the detectors it may never run).
+_DETECTOR_KEYS = frozenset({"pii", "pii_spans", "prompt_injection", "truncated", "error"})
+
+
+def _merged_signals(caller: Any, detected: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The caller's own `signals` keys (an upstream `fraud_score`) plus every detector-owned key.
+
+    Detector keys always come from the detectors, so a caller cannot send
+    `"prompt_injection": {"score": 0}` and have it believed; any other key the caller sent
+    stays, so rules reading it still work with detection on.
+    """
+    if not isinstance(caller, Mapping) or not caller:
+        return detected
+    out = {k: v for k, v in caller.items() if k not in _DETECTOR_KEYS}
+    out.update(detected)
+    return out

@@ -105,7 +105,7 @@ class Engine:
         paths: PathLike | Iterable[PathLike],
         packs: Iterable[str] = (),
         watch: bool = False,
-        detect: bool = False,
+        detect: bool = True,
         debounce: float = 0.2,
         on_reload: Callable[[ReloadResult], None] | None = None,
         *,

@@ -8,6 +8,7 @@ same reason (compiling on every request would cost more than the scan).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -16,6 +17,7 @@ __all__ = [
     "ALL_CLASSES",
     "DEFAULT_MRN_CUES",
     "DEFAULT_MRN_PATTERNS",
+    "DEFAULT_SCAN_PATHS",
     "DetectorConfig",
     "PiiSpan",
     "compiled_mrn_patterns",
@@ -58,6 +60,18 @@ DEFAULT_MRN_PATTERNS: tuple[str, ...] = (
 # tuple runs them on every text (for patterns with no label word).
 DEFAULT_MRN_CUES: tuple[str, ...] = ("mrn", "medical record")
 
+# Where `detect` looks: every string under `payload` (text, body, html, subject, attachments'
+# text...) and the free-text fields callers put next to it.
+DEFAULT_SCAN_PATHS: tuple[str, ...] = (
+    "payload",
+    "context.note",
+    "context.notes",
+    "context.comment",
+    "context.description",
+    "customer.notes",
+    "customer.note",
+)
+
 # Vocabulary regions that are not ISO 3166 countries: phonenumbers cannot parse a national
 # number for them, so only numbers written with a leading + are reported there.
 _REGION_ALIASES = {"UK": "GB", "EU": None, "EEA": None, "GLOBAL": None}
@@ -85,7 +99,18 @@ class DetectorConfig:
     own, so keeping them linear-time is the caller's job. default_region is used when the
     request has no customer.region. classes limits which data classes are reported (None:
     all). context_chars is how far back a cue word ("card", "order no") may sit from the
-    value it qualifies. injection turns the prompt-injection score off.
+    value it qualifies. injection turns the prompt-injection score off. scan_paths are the
+    request subtrees whose strings are scanned (every string under each, at most max_fields
+    strings max_field_depth levels deep): PII in `payload.body` or `context.note` leaks as
+    surely as in `payload.text`. max_candidates caps the findings one text may produce
+    before overlaps are settled (strongest kept), so a hostile text costs a bounded amount.
+    max_digit_groups and max_rewrites bound what `detect` reads of one text (digit groups
+    classified, normalisation rewrites): past them the rest is not read and `truncated` is
+    set, so 64 KB of digits or entities costs milliseconds; `scan_text` (masking) ignores
+    both, since masking part of a text would store the rest unmasked. classifier is an
+    optional heavier injection model the deployment already runs (normalised text in,
+    probability out); it is called only when the cheap score falls inside `uncertain`, and
+    its probability then replaces that score (a classifier that raises is ignored).
     """
 
     max_text_chars: int = 64 * 1024
@@ -95,6 +120,14 @@ class DetectorConfig:
     classes: frozenset[str] | None = None
     context_chars: int = 32
     injection: bool = True
+    scan_paths: tuple[str, ...] = DEFAULT_SCAN_PATHS
+    max_fields: int = 256
+    max_field_depth: int = 8
+    max_candidates: int = 4096
+    max_digit_groups: int | None = 128
+    max_rewrites: int | None = 256
+    classifier: Callable[[str], float] | None = None
+    uncertain: tuple[float, float] = (0.2, 0.8)
 
     def enabled(self, data_class: str) -> bool:
         return self.classes is None or data_class in self.classes

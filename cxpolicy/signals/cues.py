@@ -128,24 +128,37 @@ for _category, _words in _CUES.items():
             _TWO_WORDS[(_p[0], _p[1])] = _category
 
 
+# Words that may sit between a label and its value without making it label something else.
+_GLUE = frozenset("no nos number numbers num nr id ids is was are hai ka ki ke".split())  # noqa: SIM905
+
+
 def nearest_cue(text: str, start: int, window: int) -> str | None:
     """The category of the last cue word ending within `window` characters before `start`.
 
     Only what precedes a value counts: labels come first in the messages this sees ("card
     4111…", "order #4539…"), and looking ahead would pick up the next field's label.
+
+    A business word (NEGATIVE) counts only when it labels the value itself: nothing but
+    label glue ("no", "number", "id", "is", punctuation) between it and the value. "order
+    4111…" and "order no. 4111…" are order numbers; in "foreign transaction fee on 4111…"
+    and "the account under 343-67-6258" the business word labels something else, and the
+    value is judged on its own.
     """
     if start <= 0:
         return None
     lo = start - window if start > window else 0
     words = _TOKEN_RE.findall(text[lo:start].lower())
+    labels_value = True  # only glue words between this word and the value so far
     for i in range(len(words) - 1, -1, -1):
+        found: str | None = None
         if i > 0:
-            two = _TWO_WORDS.get((words[i - 1], words[i]))
-            if two is not None:
-                return two
-        one = _ONE_WORD.get(words[i])
-        if one is not None:
-            return one
+            found = _TWO_WORDS.get((words[i - 1], words[i]))
+        if found is None:
+            found = _ONE_WORD.get(words[i])
+        if found is not None and (found != NEGATIVE or labels_value):
+            return found
+        if found is None and words[i] not in _GLUE:
+            labels_value = False
     return None
 
 

@@ -116,6 +116,9 @@ _CODE = frozenset({b"code"})
 _CARD_CODE = frozenset(b"code value number".split())
 
 
+_PAN_TOPIC = re.compile(r"(?i)\b(?:pan|kyc|e-?kyc|itr|income[ -]tax|tax|form ?16|26as)\b|पैन")
+
+
 def _ascii_upper(s: str) -> bool:
     return not any("a" <= ch <= "z" for ch in s)
 
@@ -199,8 +202,11 @@ def _tax_bank_match(text: str, m: re.Match[str], window: int, cfg: DetectorConfi
             check = "checksum+cue" if cue == "gstin" else "checksum"
             out.append(Candidate(90, start, end, "gstin", "stdnum.in_.gstin", check))
     elif kind == "pan" and cfg.enabled("pan_in"):
-        # Upper case or a "PAN" label: lower-case look-alikes are hashes, slugs, or codes.
-        if (upper or cue == "pan_in") and _pan.is_valid(raw.upper()):
+        # Upper case, or a "PAN" label: lower-case look-alikes are user names and passwords
+        # ("hello1234x"). People do type their PAN in lower case, so a lower-case one is
+        # believed when the message is about PAN/KYC/tax at all, not only right after "PAN".
+        lower = raw.islower() and _PAN_TOPIC.search(text) is not None
+        if (upper or lower or cue == "pan_in") and _pan.is_valid(raw.upper()):
             check = "structure+entity+cue" if cue == "pan_in" else "structure+entity+case"
             out.append(Candidate(60, start, end, "pan_in", "stdnum.in_.pan", check))
     elif kind == "ifsc" and cfg.enabled("ifsc"):

@@ -49,12 +49,13 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from cxpolicy.signals import phrases as ph
 from cxpolicy.signals.cues import TextView
 
-__all__ = ["INDICATOR_WEIGHTS", "score_injection", "score_view"]
+__all__ = ["INDICATOR_WEIGHTS", "score_injection", "score_normalised", "score_view"]
 
 # The largest weight each indicator can contribute (weaker shapes of it contribute less).
 INDICATOR_WEIGHTS: dict[str, float] = {
@@ -81,7 +82,7 @@ _STRIP_INVISIBLE = re.compile(
 )
 _SPACES = re.compile(" {2,}")
 _SINGLE_LETTERS = frozenset(bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz")
-_SPELT_OUT = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z]){3,}(?![A-Za-z])")
+_SPELT_OUT = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z]){2,}(?![A-Za-z])")
 # Cyrillic and Greek letters that look like Latin ones, folded before the re-scan.
 _CONFUSABLES = str.maketrans(
     "аеорсухіјѕԁɡӏАВЕКМНОРСТХІЈЅαβεικνορτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
@@ -313,7 +314,84 @@ def _privilege(view: TextView, hi: str | None) -> bool:
 
 def score_injection(text: str) -> dict[str, Any]:
     """{"score": 0..1, "indicators": [names, in a fixed order]} for one message."""
-    return score_view(TextView(text))
+    if not isinstance(text, str) or not text:
+        return {"score": 0.0, "indicators": []}
+    from cxpolicy.signals.normalise import normalise
+
+    return score_normalised(text, normalise(text).text)
+
+
+# Leetspeak: digits and symbols standing for the letters they look like ("1gn0re",
+# "instruct!ons"). The whole text is folded in one C-speed translate; numbers become
+# nonsense words in that view, which no phrase and no weight looks for.
+_LEET = str.maketrans("0134579@$!|+", "oieastgasilt")
+_HAS_LEET = re.compile(r"[a-z][0134579$!|+]+[a-z]")
+# rot13 spellings of the words injected text cannot do without; one substring test each.
+_ROT13_HINTS = ("vtaber", "vafgehpgvba", "cerivbhf", "flfgrz", "cebzcg", "qvfertneq", "erirny")
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"
+)
+
+
+def _fold_leet(low: str) -> str:
+    return low.translate(_LEET)
+
+
+# How much of a normalised text the extra views read (head and tail halves).
+_MAX_VIEW_CHARS = 16 * 1024
+
+# Leet characters glued to a letter, on a class string (letters "a", digits "0").
+# ("@" between letters is every e-mail address, so it does not open the gate.)
+_LEET_PAIRS = (b"a0a", b"a!a", b"a$a", b"a|a", b"a+a")
+
+
+def reader_views(original: str, normalised: str, cls: bytes | None = None) -> list[str]:
+    """The texts worth scoring besides the original: the normalised text (`normalise`: no
+    invisible characters, entities, escapes or comments), its leetspeak folding, and a
+    rot13 decoding when one of the hint words shows up. Empty for plain text. `cls` is the
+    normalised text's class string when the caller has it (a faster leet gate)."""
+    out: list[str] = []
+    if len(normalised) > _MAX_VIEW_CHARS:
+        # A long text's extra views are read at head and tail only (where injected text
+        # sits): the original is still read whole, and the cost of the rest stays bounded.
+        half = _MAX_VIEW_CHARS // 2
+        normalised = normalised[:half] + " " + normalised[-half:]
+    if normalised != original:
+        out.append(normalised)
+    low = normalised.lower()
+    leet = any(p in cls for p in _LEET_PAIRS) if cls is not None else _HAS_LEET.search(low) is not None
+    if leet:
+        folded = _fold_leet(low)
+        if folded != low:
+            out.append(folded)
+    if any(h in low for h in _ROT13_HINTS):
+        out.append(low.translate(_ROT13))
+    return out
+
+
+def score_normalised(
+    original: str,
+    normalised: str,
+    view: TextView | None = None,
+    classifier: Callable[[str], float] | None = None,
+    uncertain: tuple[float, float] = (0.2, 0.8),
+) -> dict[str, Any]:
+    """The injection signal of one message, given `normalise(original).text`.
+
+    The phrase indicators read the original and every reader view (`reader_views`); the
+    linear model (`cxpolicy.signals.model`) reads the normalised text and joins as one more
+    indicator, `model`, whose weight is its probability when that is high enough.
+    """
+    from cxpolicy.signals import model
+
+    if view is None or view.text != original:
+        view = TextView(original)
+    cls = view.cls if normalised is original or normalised == original else None
+    views = reader_views(original, normalised, cls)
+    result = score_view(view, views)
+    # The model reads the normalised text, and the leetspeak/rot13 views when there are any.
+    extra = [v for v in views if v is not normalised]
+    return model.combine(result, normalised, classifier, uncertain, extra=extra)
 
 
 def _rewritten(view: TextView, hidden: bool) -> list[str]:
@@ -325,6 +403,8 @@ def _rewritten(view: TextView, hidden: bool) -> list[str]:
     """
     out: list[str] = []
     text = view.text
+    if len(text) > _MAX_VIEW_CHARS:
+        text = text[: _MAX_VIEW_CHARS // 2] + " " + text[-_MAX_VIEW_CHARS // 2 :]
     if not view.ascii:
         folded = unicodedata.normalize("NFKC", text)
         if folded != text:
@@ -335,18 +415,24 @@ def _rewritten(view: TextView, hidden: bool) -> list[str]:
     if len(view.words & _SINGLE_LETTERS) >= 4:
         spelt = _SPELT_OUT.sub(lambda m: m.group().replace(" ", ""), text)
         if spelt != text:
-            out.append(spelt)
+            out.append(_SPACES.sub(" ", spelt))  # "I g n o r e   a l l" -> "Ignore all"
     return out
 
 
-def score_view(view: TextView) -> dict[str, Any]:
-    """`score_injection` over a prepared view (detect shares one view with the PII scan).
+def score_view(view: TextView, extra: list[str] | None = None) -> dict[str, Any]:
+    """The phrase indicators over a prepared view (no model).
 
     A message whose characters hide its words is scored again as a reader sees it (see
-    `_rewritten`); each indicator keeps the larger of its weights.
+    `_rewritten`, and `extra`, more rewrites from the caller); each indicator keeps the
+    larger of its weights.
     """
     weights = _weights(view)
-    for rewritten in _rewritten(view, weights["hidden_text"] > 0.0):
+    rewrites = _rewritten(view, weights["hidden_text"] > 0.0)
+    if extra:
+        rewrites += [t for t in extra if t not in rewrites]
+    for rewritten in rewrites:
+        if len(rewritten) > _MAX_VIEW_CHARS:  # rewrites of a long text: head and tail only
+            rewritten = rewritten[: _MAX_VIEW_CHARS // 2] + " " + rewritten[-_MAX_VIEW_CHARS // 2 :]
         for name, weight in _weights(TextView(rewritten)).items():
             if name != "hidden_text":
                 weights[name] = max(weights[name], weight)

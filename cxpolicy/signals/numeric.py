@@ -11,6 +11,7 @@ pass over the whole text, and it cannot backtrack (every repetition consumes a d
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from phonenumbers import Leniency, PhoneNumberMatcher
 from stdnum import luhn
@@ -20,7 +21,10 @@ from stdnum.us import ssn
 from cxpolicy.signals.config import DetectorConfig
 from cxpolicy.signals.cues import NEGATIVE, Candidate, nearest_cue
 
-__all__ = ["find_numeric", "luhn_ok", "plausible_iin", "verhoeff_ok"]
+__all__ = ["PhoneTarget", "find_numeric", "luhn_ok", "plausible_iin", "verhoeff_ok"]
+
+# Where phone numbers are matched: (text, digit-view span -> span in that text, findings list).
+PhoneTarget = tuple[str, Callable[[int, int], tuple[int, int]], list[Candidate]]
 
 # Runs are found on the class string (cues.TextView: digits are "0", letters "a"), where the
 # first character is a literal and the regex engine skips ahead with a fast scan. A run is a
@@ -33,6 +37,12 @@ _LETTER = ord("a")
 # Runs longer than this are tables or pasted data, not a phone number a person typed; the
 # phone matcher (the expensive check) is not run on them.
 _MAX_PHONE_RUN = 32
+# The phone matcher is the costly check (tens of microseconds a call); past this many calls in
+# one text, a run with a phone number's length is reported by shape alone (masking more
+# than needed is the safe side), so 64 KB of phone numbers costs a bounded amount.
+_MAX_PHONE_CALLS = 16
+# A US-style extension glued to the number: "712.710.1982x52605", "555-0100 ext. 12".
+_EXT_RE = re.compile(r"(?i) ?(?:x|ext\.?|extn\.?|extension) ?[0-9]{1,6}(?![0-9A-Za-z])")
 _CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
 # Labels that say a checksum-valid number is something else: a business identifier
 # (NEGATIVE) or a phone number. Another class's label ("card 2341 2341 2346", twelve digits
@@ -95,13 +105,17 @@ def plausible_iin(d: str) -> bool:
     p6 = int(d[:6])
     if d[0] == "4":  # Visa
         return n in (13, 16, 19)
+    if 2200 <= p4 <= 2204:  # Mir
+        return 16 <= n <= 19
+    if p4 in (1800, 2131):  # JCB, 15-digit numbers
+        return n == 15
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
         return n == 16
     if p2 in (34, 37):  # American Express
         return n == 15
     if p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095:  # Diners Club
         return 14 <= n <= 19
-    if 3528 <= p4 <= 3589:  # JCB
+    if p2 == 35:  # JCB (3528-3589 issued; the rest of 35 is read alike, as card generators do)
         return 16 <= n <= 19
     if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:  # Discover
         return 16 <= n <= 19
@@ -117,6 +131,8 @@ def _card_shape(lengths: tuple[int, ...], total: int) -> bool:
         return False
     if len(lengths) == 1 or lengths in _CARD_SPLIT_SHAPES:
         return True
+    if lengths[0] in (2, 3) and all(x == lengths[0] for x in lengths[:-1]) and lengths[-1] <= lengths[0]:
+        return True  # "41 11 11 11 …", "411 111 111 …": the evasion of regular short groups
     return all(x == 4 for x in lengths[:-1]) and 1 <= lengths[-1] <= 4
 
 
@@ -154,12 +170,17 @@ def _window_candidates(
             if first <= 19:
                 classify(i, i)
             continue
-        if first not in (3, 4) or i + 1 >= count or seps[i] not in (" ", "-"):
+        if first not in (2, 3, 4) or i + 1 >= count or seps[i] not in (" ", "-"):
             continue
         sep = seps[i]
-        if first == 3:
-            if i + 2 < count and seps[i + 1] == sep and lens[i + 1] == 2 and lens[i + 2] == 4:
-                classify(i, i + 2)
+        if first in (2, 3):
+            ssn_shape = first == 3 and i + 2 < count and seps[i + 1] == sep and lens[i + 1] == 2 and lens[i + 2] == 4
+            if ssn_shape and classify(i, i + 2):
+                skip_to = i + 3
+                continue
+            end = _uniform_end(lens, seps, i, sep)
+            if end is not None and classify(i, end):
+                skip_to = end + 1
             continue
         ends: list[int] = []
         if i + 2 < count and lens[i + 1] == 6 and seps[i + 1] == sep and lens[i + 2] in (4, 5):
@@ -182,6 +203,24 @@ def _window_candidates(
                 break
 
 
+def _uniform_end(lens: list[int], seps: list[str], i: int, sep: str) -> int | None:
+    """The last group of a run of equal short groups from i (the last may be shorter) whose
+    digits add up to an identifier's length (12 to 19), or None."""
+    size = lens[i]
+    total, j = size, i
+    best: int | None = None
+    while j + 1 < len(lens) and seps[j] == sep and lens[j] == size:
+        j += 1
+        total += lens[j]
+        if total > 19:
+            break
+        if total >= 12:
+            best = j
+        if lens[j] != size:
+            break
+    return best
+
+
 def _classify(
     text: str,
     start: int,
@@ -192,7 +231,7 @@ def _classify(
     window: int,
     out: list[Candidate],
 ) -> None:
-    digits = text[start:end].replace(" ", "").replace("-", "")
+    digits = "".join(ch for ch in text[start:end] if "0" <= ch <= "9")
     looked_up = False
     cue: str | None = None
 
@@ -216,17 +255,28 @@ def _classify(
                 add(62, "us_ssn", "stdnum.us.ssn", "ranges+shape")
         return
     if total == 12:
-        if cfg.enabled("aadhaar") and shape in ((12,), (4, 4, 4)) and verhoeff_ok(digits) and aadhaar.is_valid(digits):
+        regular = shape in ((12,), (4, 4, 4), (2,) * 6, (3,) * 4)
+        if cfg.enabled("aadhaar") and regular and verhoeff_ok(digits) and aadhaar.is_valid(digits):
             c = the_cue()
             if c == "aadhaar":
                 add(78, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+cue")
             elif c in _VETOES:
                 pass
-            elif shape == (4, 4, 4):
+            elif len(shape) > 1:
                 add(58, "aadhaar", "stdnum.in_.aadhaar", "verhoeff+grouping")
             else:
                 # Bare 12 digits: reported, but a valid phone number reading wins.
                 add(38, "aadhaar", "stdnum.in_.aadhaar", "verhoeff")
+        if (
+            cfg.enabled("card_pan")
+            and plausible_iin(digits)
+            and luhn_ok(digits)
+            and the_cue() == "card_pan"
+            and luhn.is_valid(digits)
+        ):
+            # A 12-digit Maestro is believed only after a card label: bare, twelve Luhn-valid
+            # digits are as often an order or Aadhaar number.
+            add(79, "card_pan", "stdnum.luhn", "luhn+iin+cue")
         return
     if (
         total == 16
@@ -255,7 +305,7 @@ def _classify(
 
 
 def _phone_candidates(
-    text: str, start: int, end: int, region: str | None, cfg: DetectorConfig, out: list[Candidate]
+    text: str, start: int, end: int, region: str | None, cfg: DetectorConfig, out: list[Candidate], ext_end: int = 0
 ) -> None:
     # The matcher sees a little context: a "+" or "(" before the run belongs to the number, and
     # ":32" after it is how the matcher tells a time from a phone number.
@@ -277,6 +327,8 @@ def _phone_candidates(
     for match in matches:
         m_start = lo + match.start
         m_end = lo + match.end
+        if ext_end and m_end == end:
+            m_end = ext_end  # the extension is part of what must be masked
         cue = nearest_cue(text, m_start, cfg.context_chars)
         if cue == NEGATIVE:
             continue
@@ -285,14 +337,43 @@ def _phone_candidates(
         out.append(Candidate(48 if cued else 40, m_start, m_end, "phone", "phonenumbers", check))
 
 
-def find_numeric(text: str, cls: bytes, region: str | None, cfg: DetectorConfig, out: list[Candidate]) -> None:
-    """Append every digit-based identifier in `text` to `out` (`cls` is its class string)."""
+def find_numeric(
+    text: str,
+    cls: bytes,
+    region: str | None,
+    cfg: DetectorConfig,
+    out: list[Candidate],
+    phones: PhoneTarget | None = None,
+) -> bool:
+    """Append every digit-based identifier in `text` to `out` (`cls` is its class string).
+
+    `text` is normally the digit view (normalise.digit_view), where "4111.1111…" reads as
+    "4111 1111…". Phone numbers are matched on the text before that rewrite (unifying
+    separators turns "2024-11-05 10:32" into something phonenumbers reads as a number):
+    `phones` gives that text, the map from digit-view offsets to it, and the list its
+    findings go to. Without it, phone numbers are matched on `text` and go to `out`.
+    Returns True when `cfg.max_digit_groups` stopped the scan before the end of the text.
+    """
     want_phone = cfg.enabled("phone")
     size = len(cls)
+    calls = 0
+    groups_left = cfg.max_digit_groups
+    cut = False
     for run in _RUN_RE.finditer(cls):
+        if cut or (groups_left is not None and groups_left <= 0):
+            return True
         r_start, r_end = run.span()
-        if (r_start > 0 and cls[r_start - 1] == _LETTER) or (r_end < size and cls[r_end] == _LETTER):
-            continue  # glued to a word: "INV9876543210" and "4111111111111111abc" are tokens
+        ext_end = 0
+        if r_end < size and cls[r_end] == _LETTER:
+            ext = _EXT_RE.match(text, r_end)
+            if ext is None:
+                continue  # glued to a word: "4111111111111111abc" is a token
+            ext_end = ext.end()
+        elif r_end + 1 < size and cls[r_end] == 32 and cls[r_end + 1] == _LETTER:
+            ext = _EXT_RE.match(text, r_end)
+            ext_end = ext.end() if ext is not None else 0
+        if r_start > 0 and cls[r_start - 1] == _LETTER:
+            continue  # glued to a word: "INV9876543210" is a token
         groups: list[tuple[int, int]] = []
         seps: list[str] = []
         prev_end = -1
@@ -301,13 +382,46 @@ def find_numeric(text: str, cls: bytes, region: str | None, cfg: DetectorConfig,
                 seps.append(text[prev_end : g.start()])
             groups.append(g.span())
             prev_end = g.end()
+            if groups_left is not None:
+                groups_left -= 1
+                if groups_left <= 0:
+                    r_end = prev_end  # the budget ends here: read what was gathered, then stop
+                    cut = True
+                    break
         before = len(out)
         _window_candidates(text, groups, seps, cfg, out)
+        if len(out) == before and len(groups) > 1:
+            total = sum(e - s for s, e in groups)
+            if 13 <= total <= 19:
+                # An irregular grouping ("41111111 1111 1111", left when invisible characters
+                # were removed from inside groups) is read as one number: Luhn and a scheme's
+                # prefix and length must still hold.
+                _classify(text, r_start, r_end, (total,), total, cfg, cfg.context_chars, out)
         if want_phone:
             strong = [(c.start, c.end) for c in out[before:] if c.priority >= 50]
             for seg_start, seg_end in _phone_segments(groups, strong):
-                if seg_end - seg_start <= _MAX_PHONE_RUN:
-                    _phone_candidates(text, seg_start, seg_end, region, cfg, out)
+                if seg_end - seg_start > _MAX_PHONE_RUN:
+                    continue
+                calls += 1
+                tail = ext_end if seg_end == r_end else 0
+                p_text, p_out = text, out
+                if phones is not None:
+                    p_text, to_base, p_out = phones
+                    seg_start, seg_end = to_base(seg_start, seg_end)
+                    tail = to_base(tail, tail)[1] if tail else 0
+                if calls <= _MAX_PHONE_CALLS:
+                    _phone_candidates(p_text, seg_start, seg_end, region, cfg, p_out, tail)
+                else:
+                    _phone_by_shape(p_text, seg_start, seg_end, tail, p_out)
+    return cut
+
+
+def _phone_by_shape(text: str, start: int, end: int, ext_end: int, out: list[Candidate]) -> None:
+    """Past the matcher budget: a segment with 10 to 13 digits is reported as a phone number
+    on its length alone (only masking more than needed, never less)."""
+    n = sum(1 for ch in text[start:end] if "0" <= ch <= "9")
+    if 10 <= n <= 13:
+        out.append(Candidate(30, start, ext_end or end, "phone", "shape", "length(budget)"))
 
 
 def _phone_segments(groups: list[tuple[int, int]], strong: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cxpolicy.engine.decision import Decision, Redaction
@@ -200,7 +200,8 @@ def apply(
     keep_bin: bool = False,
     config: DetectorConfig | None = None,
 ) -> Any:
-    """Mask a text, a payload (its `text`), or a request (its `payload.text`) per `decision`.
+    """Mask a text, a payload (every string in it), or a request (every string `detect`
+    scans: all of `payload` and the `scan_paths` context fields) per `decision`.
 
     Returns the same kind of thing it was given; mappings are copied, never changed in
     place. `region` picks the phone-number plan (a request's `customer.region` is used when
@@ -221,18 +222,45 @@ def apply(
         return mask(text_or_payload, region)
     if not isinstance(text_or_payload, Mapping):
         raise TypeError(f"apply() masks a str or a mapping, not {type(text_or_payload).__name__}")
-    out = dict(text_or_payload)
-    inner = out.get("payload")
-    if "text" not in out and isinstance(inner, Mapping):
-        customer = out.get("customer")
-        where = region
-        if where is None and isinstance(customer, Mapping):
-            found = customer.get("region")
-            where = found if isinstance(found, str) else None
-        payload = dict(inner)
-        if isinstance(payload.get("text"), str):
-            payload["text"] = mask(payload["text"], where)
-        out["payload"] = payload
-    elif isinstance(out.get("text"), str):
-        out["text"] = mask(out["text"], region)
+    if "text" in text_or_payload or not isinstance(text_or_payload.get("payload"), Mapping):
+        # A payload: every string in it, as `detect` scans every string of `payload`.
+        return _mask_tree(text_or_payload, lambda t: mask(t, region), _MAX_DEPTH)
+    customer = text_or_payload.get("customer")
+    where = region
+    if where is None and isinstance(customer, Mapping):
+        found = customer.get("region")
+        where = found if isinstance(found, str) else None
+    out: dict[str, Any] = dict(text_or_payload)
+    for path in (config or DetectorConfig()).scan_paths:
+        _mask_path(out, path.split("."), lambda t: mask(t, where))
     return out
+
+
+_MAX_DEPTH = 8
+
+
+def _mask_tree(value: Any, mask: Callable[[str], str], depth: int) -> Any:
+    """A copy of `value` with every string masked (mappings and lists copied, not changed)."""
+    if isinstance(value, str):
+        return mask(value)
+    if depth <= 0:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _mask_tree(v, mask, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_tree(v, mask, depth - 1) for v in value]
+    return value
+
+
+def _mask_path(node: dict[str, Any], parts: list[str], mask: Callable[[str], str]) -> None:
+    """Mask the subtree at `parts` under `node` (copying each mapping on the way down)."""
+    head, rest = parts[0], parts[1:]
+    child = node.get(head)
+    if child is None:
+        return
+    if not rest:
+        node[head] = _mask_tree(child, mask, _MAX_DEPTH)
+    elif isinstance(child, Mapping):
+        copy = dict(child)
+        node[head] = copy
+        _mask_path(copy, rest, mask)

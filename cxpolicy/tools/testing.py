@@ -86,6 +86,18 @@ def _fmt(values: Sequence[str] | set[str]) -> str:
     return "[" + ", ".join(sorted(values)) + "]"
 
 
+# The `signals` keys the detectors fill (cxpolicy.signals.DETECTOR_KEYS).
+_DETECTED = frozenset({"pii", "pii_spans", "prompt_injection", "truncated", "error"})
+
+
+def _pins_signals(request: Any) -> bool:
+    """Whether a test request states the detectors' output itself (`"signals": {"error": …}`):
+    then it is decided as written, without running the detectors over its text, so a test
+    of the detector-failure path stays a test of that path with detection on by default."""
+    signals = request.get("signals") if isinstance(request, dict) else None
+    return isinstance(signals, dict) and not _DETECTED.isdisjoint(signals)
+
+
 def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped: bool = True) -> list[TestOutcome]:
     """Run every test block (whose name matches `pattern`, a substring or glob)."""
     shipped_files = {s.path for s in policy.sources if s.shipped}
@@ -99,7 +111,7 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
         block = t.block
         request = block.requests[0] if block.requests else None
         start = time.perf_counter()
-        decision = policy.decide(request, explain=True)
+        decision = policy.decide(request, explain=True, detect=False if _pins_signals(request) else None)
         seconds = time.perf_counter() - start
         got_by_kind: dict[str, tuple[str, ...]] = {
             "effect": (decision.effect.value,),
