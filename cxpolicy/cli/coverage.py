@@ -8,7 +8,7 @@ import click
 import orjson
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import load_or_exit, use_color
+from cxpolicy.cli.options import load_or_exit, policy_paths, use_color
 from cxpolicy.tools.testing import ClauseCoverage, clause_coverage, run_tests
 
 __all__ = ["coverage_cmd", "coverage_text"]
@@ -17,7 +17,7 @@ _MARK = {"covered": "✓", "no test": "◐", "no rule": "✗"}
 
 
 @click.command("coverage")
-@click.argument("paths", nargs=-1, type=click.Path())
+@policy_paths
 @click.option("--pack", "packs", multiple=True, required=True, metavar="NAME",
               help="The shipped pack whose cited clauses to report (bfsi_rbi, hipaa, gdpr); repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

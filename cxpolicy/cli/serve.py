@@ -247,7 +247,7 @@ def _engine_or_exit(
     from cxpolicy.service.reload import Engine
 
     if not paths and not packs:
-        raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
+        raise click.UsageError("give at least one policy: PATH (or -p PATH) or --pack NAME")
     try:
         return Engine(list(paths), packs=packs, watch=watch, detect=detect)
     except PolicyError as exc:
