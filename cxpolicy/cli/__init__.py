@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "serve": "cxpolicy.cli.serve:serve_cmd",
     "audit": "cxpolicy.cli.audit:audit_cmd",
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
+    "schema": "cxpolicy.cli.schema:schema_cmd",
+    "init": "cxpolicy.cli.init:init_cmd",
 }
 
 

@@ -55,6 +55,7 @@ from cxpolicy.audit import AuditSink, IllegalTransition, SinkClosed, UnknownEsca
 from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.requests import MAX_DEPTH, BadRequest, parse_request
 from cxpolicy.limits import SERVICE_MAX_BATCH, SERVICE_MAX_BODY
+from cxpolicy.service.explain import explain_dict, with_vocabulary
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
@@ -129,7 +130,8 @@ class _Service:
         self.stopping = False
         self.audit_failed_at: float | None = None
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
-        self.openapi_bytes = orjson.dumps(openapi())
+        self.openapi_bytes = b""
+        self.openapi_revision: str | None = None  # the policy revision openapi_bytes describes
         self.docs_html: str | None = None
 
     # ------------------------------------------------------------------ decisions
@@ -259,7 +261,16 @@ class _Service:
         return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
+        policy = self.engine.policy  # the request schema is the serving policy's vocabulary
+        if policy.revision != self.openapi_revision:
+            self.openapi_bytes = orjson.dumps(with_vocabulary(openapi(), policy))
+            self.openapi_revision = policy.revision
         return Response(self.openapi_bytes, media_type=_JSON)
+
+    async def explain(self, request: Request) -> Response:
+        self._admin(request)  # review role: the admin token until caller roles exist
+        value = _parse(await _read_body(request, self.max_body), self.max_body, MAX_DEPTH)
+        return _json(await run_in_threadpool(explain_dict, self.engine.policy, value))
 
     async def docs(self, request: Request) -> Response:
         if self.docs_html is None:
@@ -513,6 +524,7 @@ def create_app(
         "assign": svc.assign,
         "resolve": svc.resolve,
         "openapi": svc.openapi,
+        "explain": svc.explain,
         "docs": svc.docs,
     }
     missing = {ep.name for ep in ENDPOINTS} ^ set(handlers)

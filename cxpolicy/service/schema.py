@@ -279,6 +279,59 @@ class ResolveModel(BaseModel):
     note: str | None = Field(default=None, max_length=4000, description="Masked before storing.")
 
 
+# ---------------------------------------------------------------------- explain story
+class StoryItemModel(_Out):
+    kind: Literal["constraint", "when", "unless"]
+    text: str
+    seen: str = Field(description="The values it saw: `12000 <= 500 → false`.")
+    holds: bool
+    error: str | None = None
+    at: str | None = None
+
+
+class StoryCiteModel(_Out):
+    name: str | None
+    text: str | None
+
+
+class RuleStoryModel(_Out):
+    rule: str
+    effect: Effect
+    escalate_to: str | None
+    at: str
+    because: str | None
+    cite: list[StoryCiteModel]
+    matched: bool
+    items: list[StoryItemModel]
+
+
+class ChangeModel(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    path: str
+    from_: Any = Field(alias="from")
+    to: Any
+    kind: str
+
+
+class CounterfactualModel(_Out):
+    changes: list[ChangeModel]
+    text: str = Field(description='"with context.otp_verified = true this would be `allow`"')
+    decision: DecisionModel
+
+
+class ExplanationModel(_Out):
+    """`POST /v1/explain`: the decision, each matched rule's story, why the effect won, near
+    misses (rules one constraint or condition away) and verified counterfactuals."""
+
+    decision: DecisionModel
+    matched: list[RuleStoryModel]
+    why: str
+    near_misses: list[RuleStoryModel]
+    counterfactuals: list[CounterfactualModel]
+    searched: int = Field(description="Requests re-decided while looking for counterfactuals.")
+
+
 # ---------------------------------------------------------------------- endpoint table
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -358,6 +411,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         admin=True, audit=True, description="409 unless it is assigned (every resolution "
         "has an owner).",
     ),
+    Endpoint(
+        "explain", "POST", "/v1/explain", "Explain a decision: the story, near misses, a counterfactual",
+        {200: ExplanationModel, **_BAD, 401: ErrorModel, 403: ErrorModel}, body=RequestModel, admin=True,
+        description="Decides the request (nothing is recorded in the audit log) and tells why: "
+        "what each matched rule saw, why the effect won, rules that missed by one clause, and "
+        "the smallest change to the request that gives a less strict effect, checked by deciding it.",
+    ),
     Endpoint("openapi", "GET", "/openapi.json", "This document", {200: "application/json"}),
     Endpoint("docs", "GET", "/docs", "The API reference as a page", {200: "text/html"}),
 )
@@ -365,6 +425,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 _MODELS: tuple[type[BaseModel], ...] = (
     DecisionModel, RequestModel, PolicyInfoModel, ReloadResultModel, HealthModel, ErrorModel,
     DecisionRecordModel, EscalationListModel, EscalationModel, AssignModel, ResolveModel,
+    ExplanationModel,
 )  # fmt: skip
 
 

@@ -55,7 +55,8 @@ class Interaction:
         if self.rules_dropped:
             parts.append("no longer decided by " + ", ".join(self.rules_dropped))
         verdict = "its expectations still hold" if self.still_passes else "its expectations no longer hold"
-        return f'{self.file}:{self.line}: "{self.test}" (written for {self.home}): ' + "; ".join(parts) + f" — {verdict}"
+        where = f'{self.file}:{self.line}: "{self.test}" (written for {self.home})'
+        return f"{where}: {'; '.join(parts)} — {verdict}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,27 +89,26 @@ def run_composed(
 ) -> ComposedRun:
     """Run every test against its home set; compare with the combined set `combined`.
 
-    With no command-line packs, or only packs and no paths of one's own and one pack, home
-    and combined are the same set and this is `run_tests(combined)`.
+    Packs brought in by `use` count as well as `--pack`: a pack's tests were written for the
+    pack alone however it was loaded. With no pack tests in the set, or one pack and nothing
+    else, home and combined are the same set and this is `run_tests(combined)`.
     """
     together = run_tests(combined, pattern)
-    if not packs or (not paths and len(set(packs)) == 1):
-        return ComposedRun(together)
+    pack_of = {s.path: s.pack for s in combined.sources if s.shipped}
+    tested_packs = list(dict.fromkeys(p for t in combined.tests if (p := pack_of.get(t.file)) is not None))
+    if not tested_packs or (not paths and len(set(packs)) == 1):
+        return ComposedRun(together)  # one set: home and combined are the same
     run = ComposedRun([])
     homes: dict[str, list[TestOutcome]] = {}  # home label -> outcomes there
-    pack_of = {s.path: s.pack for s in combined.sources if s.shipped}
-    user_outcomes: list[TestOutcome] | None = None
-    if paths:
+    if paths and not packs:
+        homes["your rules"] = together  # what the files `use` is part of what they were written for
+    elif paths:
         try:
-            user_outcomes = run_tests(load(list(paths), detect=detect), pattern)
+            homes["your rules"] = run_tests(load(list(paths), detect=detect), pattern)
         except PolicyError:
             run.notes.append("your files do not compile without the packs named; their tests ran with the packs")
-    for pack in dict.fromkeys(pack_of.values()):
-        if pack is None:
-            continue
+    for pack in tested_packs:
         homes[f"pack {pack}"] = run_tests(load((), packs=[pack], detect=detect), pattern)
-    if user_outcomes is not None:
-        homes["your rules"] = user_outcomes
     at_home: dict[tuple[str, int, str], tuple[str, TestOutcome]] = {}
     for label, outcomes in homes.items():
         for o in outcomes:
