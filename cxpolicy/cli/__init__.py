@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "escalations": "cxpolicy.cli.audit:escalations_cmd",
     "schema": "cxpolicy.cli.schema:schema_cmd",
     "init": "cxpolicy.cli.init:init_cmd",
+    "lsp": "cxpolicy.cli.lsp:lsp_cmd",
 }
 
 
