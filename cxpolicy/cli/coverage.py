@@ -20,7 +20,8 @@ _MARK = {"covered": "✓", "no test": "◐", "no rule": "✗"}
 @policy_paths
 @click.option("--pack", "packs", multiple=True, required=True, metavar="NAME",
               help="The shipped pack whose cited clauses to report (bfsi_rbi, hipaa, gdpr); repeatable.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json for scripts.")
 @click.option("--fail-uncovered", is_flag=True, help="Exit 1 when a clause has no rule, or no test making one match.")
 def coverage_cmd(paths: tuple[str, ...], packs: tuple[str, ...], fmt: str, fail_uncovered: bool) -> None:
     """For each clause a pack cites (`cite NAME = "..."`), list the rules that cite it and

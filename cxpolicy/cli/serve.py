@@ -78,7 +78,8 @@ def create_app_from_env() -> object:
 @click.command("serve")
 @policy_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
 @click.option("--watch", is_flag=True, help="Reload when a policy file changes (debounced).")
 @click.option(
     "--workers",
@@ -94,9 +95,12 @@ def create_app_from_env() -> object:
     help="Record every decision before answering it, e.g. sqlite:///var/audit.db.",
 )
 @detect_option
-@click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
-@click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024),
+              help="Largest request body in bytes (413 beyond it); a batch may be 64 times this.")
+@click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1),
+              help="Most requests in one POST /v1/decide/batch (413 beyond it).")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log one line per HTTP request (uvicorn's access log).")
 @click.option(
     "--http",
     "http_impl",
@@ -110,6 +114,7 @@ def create_app_from_env() -> object:
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Server log verbosity.",
 )
 def serve_cmd(
     paths: tuple[str, ...],
