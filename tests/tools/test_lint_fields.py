@@ -102,3 +102,15 @@ def test_includes_and_excludes() -> None:
     exact = body + RULE.replace("payouts", "second") % "false" + _test_block("expect rules [second]")
     (outcome,) = run_tests(load_text(exact, "p.cxp"))
     assert not outcome.passed
+
+
+def test_fmt_keeps_includes_and_excludes() -> None:
+    from cxpolicy.tools.fmt import format_source
+
+    text = HEAD + RULE % "context.amount > 50000" + _test_block(
+        "expect rules includes [payouts, claims.payouts]\n  expect rules excludes [claims.x]"
+    )
+    out = format_source(text, "p.cxp")
+    assert "  expect rules includes [payouts, claims.payouts]\n" in out
+    assert "  expect rules excludes [claims.x]\n" in out
+    assert format_source(out, "p.cxp") == out
