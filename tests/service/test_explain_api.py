@@ -75,3 +75,19 @@ def test_openapi_describes_the_loaded_vocabulary(client: httpx.Client) -> None:
     assert {"action", "channel"} <= set(req["required"])
     assert req["properties"]["customer"]["properties"]["risk_tier"]["enum"][0] == "low"
     assert "/v1/explain" in doc["paths"]
+
+
+def test_openapi_follows_a_reload(tmp_path: Path) -> None:
+    policy = tmp_path / "p.cxp"
+    policy.write_text("use core\npackage t\nrule r {\n  match action = faq.answer\n  decide allow\n}\n")
+    engine = Engine([tmp_path])
+    try:
+        with running_server(create_app(engine)) as url:
+            before = httpx.get(url + "/openapi.json").json()["components"]["schemas"]["RequestModel"]
+            assert "fax" not in before["properties"]["channel"]["enum"]
+            policy.write_text(policy.read_text() + "extend dimension channel: {fax}\n")
+            assert engine.reload().ok
+            after = httpx.get(url + "/openapi.json").json()["components"]["schemas"]["RequestModel"]
+            assert "fax" in after["properties"]["channel"]["enum"]
+    finally:
+        engine.close()
