@@ -283,10 +283,15 @@ def _transition(aspect: str, region: Region, assignment: tuple[int, ...]) -> Tra
 
 def _condition(space: Space, aspect: str, region: Region, assignments: list[tuple[int, ...]]) -> str:
     """In words, the condition outcomes under which a transition happens."""
-    interval = diff_intervals.interval_text(region, assignments)
-    if interval is not None:  # every condition compares one field with a number
-        ids = sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key in region.variables})
-        return f"for {interval} [{', '.join(ids)}]"
+    def tag(indices: Sequence[int]) -> str:
+        keys = {region.variables[i] for i in indices}
+        return f" [{', '.join(sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key in keys}))}]"
+
+    interval = diff_intervals.interval_text(
+        region, assignments, lambda i, state: _state_text(space, aspect, region.variables[i], state), tag
+    )
+    if interval is not None:  # conditions comparing one field with numbers, as an interval
+        return f"for {interval}"
     n = len(region.variables)
     fixed = [i for i in range(n) if len({a[i] for a in assignments}) == 1]
     free = 1

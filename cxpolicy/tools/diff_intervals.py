@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,26 +225,43 @@ def feasible(region: Region) -> list[tuple[int, ...]]:
     return [a for a in region.outcomes if _possible(region, atoms, a)]
 
 
-def interval_text(region: Region, assignments: Iterable[tuple[int, ...]]) -> str | None:
-    """The condition under which `assignments` happen, when every variable is an order
-    comparison of one and the same field with a number (two or more of them) and none fails:
-    `50,000 < context.amount ≤ 100,000` (pieces joined by "or"). None otherwise."""
+def interval_text(
+    region: Region,
+    assignments: Sequence[tuple[int, ...]],
+    describe: Callable[[int, int], str] | None = None,
+    tag: Callable[[Sequence[int]], str] | None = None,
+) -> str | None:
+    """The condition under which `assignments` happen, as an interval of one field when two
+    or more of the region's conditions order that field against numbers:
+    `50,000 < context.amount ≤ 100,000` (pieces joined by "or"), followed by the other
+    conditions' states (`describe(variable index, state)`) when each is the same in every
+    assignment; `tag(variable indices)` follows the interval (the rules it comes from).
+    None when that does not describe them exactly, or a reading may be an error."""
     atoms = _atoms(region)
-    if len(atoms) < 2 or any(a is None or not a.ordered for a in atoms):
+    on_field: dict[str, list[int]] = {}
+    for i, a in enumerate(atoms):
+        if a is not None and a.ordered:
+            on_field.setdefault(a.field, []).append(i)
+    fields = [f for f, ix in on_field.items() if len(ix) >= 2]
+    if len(fields) != 1 or not assignments:
         return None  # one condition reads best as written: `if context.amount > 500`
-    names = {a.field for a in atoms if a is not None}
-    if len(names) != 1:
+    (name,) = fields
+    mine = set(on_field[name])
+    others = [i for i in range(len(atoms)) if i not in mine]
+    if any(a is not None and a.field == name for i, a in enumerate(atoms) if i in others):
+        return None  # an equality on the same field: leave it to the generic text
+    if others and (describe is None or any(len({a[i] for a in assignments}) != 1 for i in others)):
         return None
-    (name,) = names
+    only = [a if i in mine else None for i, a in enumerate(atoms)]
     pieces: list[tuple[float, bool, float, bool]] = []
     for assignment in assignments:
-        for states in itertools.product(*_readings(region, atoms, assignment)):
-            fields = _fields(region, atoms, states)
-            if not all(f.possible() for f in fields.values()):
+        for states in itertools.product(*_readings(region, only, assignment)):
+            found = _fields(region, only, states)
+            if not all(f.possible() for f in found.values()):
                 continue  # a reading no request realises
-            if ERROR in states:  # a failed evaluation is no interval
+            if any(states[i] == ERROR for i in mine):  # a failed evaluation is no interval
                 return None
-            g = fields[name]
+            g = found[name]
             pieces.append((g.lo, g.lo_in, g.hi, g.hi_in))
     if not pieces:
         return None
@@ -257,7 +274,10 @@ def interval_text(region: Region, assignments: Iterable[tuple[int, ...]]) -> str
                 merged[-1] = (plo, plo_in, hi, hi_in)
         else:
             merged.append((lo, lo_in, hi, hi_in))
-    return " or ".join(_piece(name, *p) for p in merged)
+    text = " or ".join(_piece(name, *p) for p in merged) + (tag(sorted(mine)) if tag is not None else "")
+    if describe is not None:
+        text = " and ".join([text, *(describe(i, assignments[0][i]) for i in others)])
+    return text
 
 
 def _num(x: float) -> str:

@@ -107,3 +107,37 @@ def test_atoms() -> None:
     assert atom_of("context.n > 5 && context.n < 9") is None
     assert atom_of('context.s > "a"') is None  # text ordering is not an interval here
     assert atom_of("size(context.l) > 5") is None
+
+
+MIXED = VOCAB + """attribute context.f: bool = false
+package p
+default allow
+rule big {
+  match action = a
+  when context.n > %s
+  decide escalate
+}
+rule flagged {
+  match action = a
+  when context.f
+  decide require_otp
+}
+"""
+
+
+def test_an_interval_with_another_rule_s_condition_beside_it_says_exactly_when() -> None:
+    old, new = load_text(MIXED % 50000, "o.cxp"), load_text(MIXED % 100000, "n.cxp")
+    (change,) = diff(old, new).changes
+    got = {(t.new, cond) for t, cond in change.transitions}
+    assert got == {
+        ("require_otp", "for 50,000 < context.n ≤ 100,000 [p.big] and if `context.f` [p.flagged]"),
+        ("allow (default)", "for 50,000 < context.n ≤ 100,000 [p.big] and unless `context.f` [p.flagged]"),
+    }
+    for n in (0, 50000, 50000.5, 75000, 100000, 100001):  # brute force: exactly there, nowhere else
+        for f in (False, True):
+            req = {"action": "a", "actor": {"kind": "ai"}, "context": {"n": n, "f": f}}
+            was, now = outcome_of(old.decide(req)), outcome_of(new.decide(req))
+            inside = 50000 < n <= 100000
+            assert (was != now) == inside, req
+            if inside:
+                assert now.effect.value == ("require_otp" if f else "allow")
