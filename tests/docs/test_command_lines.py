@@ -36,6 +36,7 @@ NOT_RUNNABLE: dict[tuple[str, str], str] = {
     ("docs/performance.md", "make bench"): "benchmarks take minutes and compare with peers",
     ("docs/performance.md", "make bench-full"): "benchmarks take minutes and compare with peers",
     ("docs/cli.md", "cxpolicy lsp"): "a language server: waits for an editor on stdin",
+    ("README.md", "cxpolicy lsp"): "a language server: waits for an editor on stdin",
 }
 
 
