@@ -73,11 +73,14 @@ def test_query_filters_and_formats(db: Path) -> None:
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 4 and {r["effect"] for r in rows} == {"allow"}
     _, out, _ = run(audit_cmd, "query", db, "--rule", "r.otp")
-    assert len(out.splitlines()) == 1 and "require_otp" in out
+    header, *lines = out.splitlines()
+    assert header.split() == ["SEQ", "TIME", "EFFECT", "ACTION", "ACTOR", "DECISION", "RULES"]
+    assert len(lines) == 1 and "require_otp" in out
+    assert lines[0].index("require_otp") == header.index("EFFECT")  # the columns line up
     _, out, _ = run(audit_cmd, "query", db, "--action", "card.block", "--format", "json")
     assert json.loads(out)["action"] == "card.block"
     _, out, _ = run(audit_cmd, "query", db, "--since", "2020-01-05", "--kind", "decision")
-    assert len(out.splitlines()) == 4
+    assert len(out.splitlines()) == 1 + 4
     _, out, _ = run(audit_cmd, "query", db, "--limit", "1")
     assert "escalation.open" in out
     code, _, err = run(audit_cmd, "query", db, "--since", "yesterday")

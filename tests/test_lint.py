@@ -39,7 +39,8 @@ CASES = sorted(GOLDEN.glob("*.cxp"))
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_golden(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    r = CliRunner().invoke(main, ["lint", case.name])
+    strict = ["--strict"] if case.stem.endswith("_strict") else []  # the same findings as errors
+    r = CliRunner().invoke(main, ["lint", *strict, case.name])
     got = r.output + f"exit {r.exit_code}\n"
     expected = case.with_suffix(".out")
     if os.environ.get("CXPOLICY_UPDATE_GOLDEN"):

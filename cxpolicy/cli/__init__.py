@@ -47,6 +47,9 @@ COMMANDS: dict[str, str] = {
     "freeze": "cxpolicy.cli.freeze:freeze_cmd",
     "unfreeze": "cxpolicy.cli.freeze:unfreeze_cmd",
     "grant": "cxpolicy.cli.grant:grant_cmd",
+    "schema": "cxpolicy.cli.schema:schema_cmd",
+    "init": "cxpolicy.cli.init:init_cmd",
+    "lsp": "cxpolicy.cli.lsp:lsp_cmd",
 }
 
 

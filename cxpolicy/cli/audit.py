@@ -37,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _DB = click.argument("db", metavar="DB")
 _FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text for people (a header, one line per item); json for scripts.",
 )
 
 
@@ -121,6 +122,14 @@ def _record_line(r: AuditRecord) -> str:
     return (
         f"{r.seq:>7}  {r.time}  {what:<12} {r.action or '-':<22} {actor:<20} "
         f"{r.decision_id}  {rules}"
+    )
+
+
+def _record_header(time_width: int) -> str:
+    """The column names of `_record_line`."""
+    return (
+        f"{'SEQ':>7}  {'TIME':<{time_width}}  {'EFFECT':<12} {'ACTION':<22} {'ACTOR':<20} "
+        f"{'DECISION':<36}  RULES"
     )
 
 
@@ -225,7 +234,7 @@ def query_cmd(
     limit: int | None,
     fmt: str,
 ) -> None:
-    """Find records; text is one line per record, json one object per line.
+    """Find records; text is one line per record under a header, json one object per line.
 
     \b
       cxpolicy audit query var/audit.db --since 2026-05-01T00:00Z --effect escalate
@@ -245,7 +254,11 @@ def query_cmd(
         newest_first=limit is not None,
     )
     with _open(db) as sink:
+        header = fmt == "text"
         for record in sink.iter_records(q):
+            if header:  # column names over the first line, as wide as its columns
+                click.echo(_record_header(len(record.time)))
+                header = False
             click.echo(_json(record.to_dict()) if fmt == "json" else _record_line(record))
 
 
@@ -366,7 +379,7 @@ def escalations_cmd() -> None:
 
 @escalations_cmd.command("list")
 @_DB
-@click.option("--state", type=click.Choice(["open", "assigned", "resolved"]))
+@click.option("--state", type=click.Choice(["open", "assigned", "resolved"]), help="Only escalations in this state.")
 @click.option("--queue", metavar="Q", help="Only this queue (refunds-desk, unassigned-queue).")
 @_FORMAT
 def list_cmd(db: str, state: str | None, queue: str | None, fmt: str) -> None:

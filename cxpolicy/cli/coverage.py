@@ -11,7 +11,7 @@ import click
 import orjson
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import load_or_exit, use_color
+from cxpolicy.cli.options import load_or_exit, policy_paths, use_color
 from cxpolicy.tools.testing import ClauseCoverage, clause_coverage, run_tests
 
 __all__ = ["coverage_cmd", "coverage_text"]
@@ -20,10 +20,11 @@ _MARK = {"covered": "✓", "no test": "◐", "no rule": "✗"}
 
 
 @click.command("coverage")
-@click.argument("paths", nargs=-1, type=click.Path())
+@policy_paths
 @click.option("--pack", "packs", multiple=True, required=True, metavar="NAME",
               help="The shipped pack whose cited clauses to report (bfsi_rbi, hipaa, gdpr); repeatable.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json for scripts.")
 @click.option("--fail-uncovered", is_flag=True, help="Exit 1 when a clause has no rule, or no test making one match.")
 def coverage_cmd(paths: tuple[str, ...], packs: tuple[str, ...], fmt: str, fail_uncovered: bool) -> None:
     """For each clause a pack cites (`cite NAME = "..."`), list the rules that cite it and

@@ -199,6 +199,7 @@ def text_report(report: DiffReport, old: str, new: str, *, color: bool = False) 
         return f"\x1b[1m{s}\x1b[0m" if color else s
 
     out = [bold(f"cxpolicy diff {old} → {new}"), *_summary(report)]
+    out += [f"threshold: {line}" for line in _thresholds(report)]
     sections = [("decision changes", DECISION), ("masking changes", None)]
     for title, aspect in sections:
         items = [c for c in report.changes if (c.aspect is DECISION) == (aspect is DECISION)]
@@ -254,6 +255,14 @@ def markdown_report(report: DiffReport, old: str, new: str) -> str:
     return "\n".join(out)
 
 
+def _thresholds(report: DiffReport) -> list[str]:
+    """Modified rules whose only change is a number in same-field comparisons, in words."""
+    from cxpolicy.tools.diff_intervals import threshold_changes
+
+    old, new = report.space.policies
+    return threshold_changes(old, new, report.rules_modified)
+
+
 def json_report(report: DiffReport, old: str, new: str) -> dict[str, Any]:
     return {
         "old": old,
@@ -261,6 +270,7 @@ def json_report(report: DiffReport, old: str, new: str) -> dict[str, Any]:
         "changed": report.any_change,
         "loosens": report.loosens,
         "rules": {"added": report.rules_added, "removed": report.rules_removed, "modified": report.rules_modified},
+        "thresholds": _thresholds(report),
         "space": {"combinations": report.total, "regions_examined": report.regions},
         "changes": [
             {

@@ -29,7 +29,8 @@ __all__ = ["explain_cmd"]
 @click.command("explain")
 @policy_options
 @input_option("One JSON request (or JSON-lines: each is explained in turn); `-` reads stdin.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people; json (one object per request) for scripts.")
 @click.option(
     "--alternatives", default=4, show_default=True, metavar="N", help="Further counterfactuals to list after the best."
 )

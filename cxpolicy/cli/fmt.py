@@ -20,14 +20,14 @@ from pathlib import Path
 import click
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import use_color
+from cxpolicy.cli.options import policy_paths, use_color
 from cxpolicy.lang import codes
 from cxpolicy.lang.source import Diagnostic, Span, render_diagnostics
 from cxpolicy.tools.fmt import FormatError, format_source
 
 
 @click.command("fmt")
-@click.argument("paths", nargs=-1, type=click.Path(), required=True)
+@policy_paths
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is not formatted.")
 @click.option(
     "--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff instead."
@@ -51,6 +51,8 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     Exit codes: 0 formatted (or nothing to do); 1 with --check when a file would change;
     2 when a path is missing or a file does not parse (that file is never rewritten).
     """
+    if not paths:
+        raise click.UsageError("give at least one path: PATH... (or -p PATH), or `-` for standard input")
     if paths == ("-",):
         _stdin(check, show_diff)
         return

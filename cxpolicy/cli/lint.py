@@ -19,7 +19,7 @@ import click
 import orjson
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import pack_option, use_color
+from cxpolicy.cli.options import policy_options, use_color
 from cxpolicy.lang.source import Diagnostic, render_diagnostics
 from cxpolicy.tools.lint import CODES, lint_paths
 
@@ -28,8 +28,7 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
 @click.command("lint")
-@click.argument("paths", nargs=-1, type=click.Path())
-@pack_option
+@policy_options
 @click.option(
     "--format",
     "fmt",
@@ -38,7 +37,12 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
     show_default=True,
     help="text for people, json for scripts, sarif for code scanning.",
 )
-def lint_cmd(paths: tuple[str, ...], packs: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Make reading a field or name the policy never declares (CXP615, CXP618) an error.",
+)
+def lint_cmd(paths: tuple[str, ...], packs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check everything under PATHS as one policy set, and report likely mistakes.
 
     Besides compile errors, lint finds rules that can never match, constraints that add
@@ -61,8 +65,8 @@ def lint_cmd(paths: tuple[str, ...], packs: tuple[str, ...], fmt: str) -> None:
     Exit 0 when nothing is an error (warnings alone), 1 when a finding is an error.
     """
     if not paths and not packs:
-        raise click.UsageError("give at least one policy: PATH... or --pack NAME")
-    diags, sources = lint_paths(list(paths), packs)
+        raise click.UsageError("give at least one policy: PATH (or -p PATH) or --pack NAME")
+    diags, sources = lint_paths(list(paths), packs, strict=strict)
     errors = [d for d in diags if d.is_error]
     if fmt == "json":
         click.echo(orjson.dumps([d.to_dict() for d in diags]).decode())

@@ -5,9 +5,10 @@ Input: the options a subcommand declares. Output: loaded policy sets and printed
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -28,6 +29,7 @@ __all__ = [
     "load_or_exit",
     "pack_option",
     "policy_options",
+    "policy_paths",
     "use_color",
 ]
 
@@ -48,16 +50,38 @@ def pack_option(f: F) -> F:
 
 
 def policy_options(f: F) -> F:
-    f = pack_option(f)
-    return click.option(
-        "-p",
-        "--policy",
-        "paths",
-        multiple=True,
-        type=click.Path(),
-        metavar="PATH",
-        help="A .cxp file or a directory of them; repeatable. Everything loads as one policy set.",
-    )(f)
+    """`policy_paths` plus `--pack NAME`: what a command that loads a policy set takes."""
+    return policy_paths(pack_option(f))
+
+
+def policy_paths(f: F) -> F:
+    """Policy paths the one way every command takes them: positional `PATH...` and
+    `-p/--policy PATH` (repeatable) both, merged (options first).
+
+    The command receives them as `paths`. One convention everywhere, so that
+    `cxpolicy test -p v1` and `cxpolicy eval v1 -i req.json` both work (LANGUAGE.md §8 names
+    `eval -p PATH` and `lint|test|fmt PATH...`; both spellings stay valid).
+    """
+
+    @functools.wraps(f)
+    def merged(*args: Any, policy_args: tuple[str, ...] = (), policy_opts: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        return f(*args, paths=tuple(policy_opts) + tuple(policy_args), **kwargs)
+
+    wrapped: Any = merged
+    wrapped = click.argument("policy_args", nargs=-1, type=click.Path(), metavar="[PATH]...")(wrapped)
+    return cast(
+        F,
+        click.option(
+            "-p",
+            "--policy",
+            "policy_opts",
+            multiple=True,
+            type=click.Path(),
+            metavar="PATH",
+            help="A .cxp file or a directory of them; repeatable, or give them as arguments. "
+            "Everything loads as one policy set.",
+        )(wrapped),
+    )
 
 
 def input_option(
@@ -128,7 +152,7 @@ def load_or_exit(
 ) -> PolicySet:
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:
-        raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
+        raise click.UsageError("give at least one policy: PATH (or -p PATH) or --pack NAME")
     try:
         return load(list(paths), packs=list(packs), detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:

@@ -54,7 +54,8 @@ def packs_cmd(ctx: click.Context, fmt: str) -> None:
 
 @packs_cmd.command("show")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="text for people; json for scripts; markdown for docs.")
 def show_cmd(name: str, fmt: str) -> None:
     """Print pack NAME's rules: effect, the clauses behind each, and the plain reason.
 

@@ -136,7 +136,8 @@ def default_shadow_log(audit_url: str | None) -> str:
 @click.command("serve")
 @policy_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8181, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
 @click.option("--watch", is_flag=True, help="Reload when a policy file changes (debounced).")
 @click.option(
     "--workers",
@@ -184,9 +185,12 @@ def default_shadow_log(audit_url: str | None) -> str:
     "else var/shadow.jsonl).",
 )
 @detect_option
-@click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024))
-@click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1))
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--max-body", default=SERVICE_MAX_BODY, show_default=True, type=click.IntRange(1024),
+              help="Largest request body in bytes (413 beyond it); a batch may be 64 times this.")
+@click.option("--max-batch", default=SERVICE_MAX_BATCH, show_default=True, type=click.IntRange(1),
+              help="Most requests in one POST /v1/decide/batch (413 beyond it).")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log one line per HTTP request (uvicorn's access log).")
 @click.option(
     "--http",
     "http_impl",
@@ -213,6 +217,7 @@ def default_shadow_log(audit_url: str | None) -> str:
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Server log verbosity.",
 )
 @fleet_options
 @grant_key_options
@@ -434,7 +439,7 @@ def _engine_or_exit(
     from cxpolicy.service.reload import Engine
 
     if not paths and not packs:
-        raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
+        raise click.UsageError("give at least one policy: PATH (or -p PATH) or --pack NAME")
     try:
         return Engine(list(paths), packs=packs, watch=watch, detect=detect, grant_keys=grant_keys)
     except PolicyError as exc:

@@ -20,16 +20,16 @@ import click
 import orjson
 
 from cxpolicy.cli import ExitCode
-from cxpolicy.cli.options import load_or_exit, pack_option, use_color
+from cxpolicy.cli.options import load_or_exit, policy_options, use_color
 from cxpolicy.engine.render import trace_text
+from cxpolicy.tools.compose import ComposedRun, run_composed
 from cxpolicy.tools.testing import Coverage, TestOutcome, coverage, run_tests
 
-__all__ = ["coverage_text", "failure_text", "junit_xml", "test_cmd"]
+__all__ = ["coverage_text", "failure_text", "interactions_text", "junit_xml", "test_cmd"]
 
 
 @click.command("test")
-@click.argument("paths", nargs=-1, type=click.Path())
-@pack_option
+@policy_options
 @click.option("-k", "pattern", metavar="PATTERN", help="Run only tests whose name contains PATTERN (or a glob).")
 @click.option("--coverage", "show_coverage", is_flag=True, help="Also list rules no test made match, and constraints "
               "and conditions the tests never saw both true and false.")
@@ -39,9 +39,11 @@ __all__ = ["coverage_text", "failure_text", "junit_xml", "test_cmd"]
 @click.option("--detect/--no-detect", default=False, show_default=True,
               help="Run the PII and prompt-injection detectors before each test's decision, as `eval` does. "
               "Off by default: a test block tests the rules on the request as written.")
+@click.option("--fail-on-interaction", is_flag=True,
+              help="With --pack: exit 1 when a test decides differently with your rules and the packs together.")
 def test_cmd(
     paths: tuple[str, ...], packs: tuple[str, ...], pattern: str | None, show_coverage: bool, fmt: str, verbose: bool,
-    detect: bool,
+    detect: bool, fail_on_interaction: bool,
 ) -> None:
     """Run the `test` blocks under PATHS (and in the packs named).
 
@@ -60,18 +62,25 @@ def test_cmd(
       cxpolicy test rulesets/bank -k "refund" --coverage
       cxpolicy test rulesets/bank --format junit > test-results.xml
 
-    Exit 0 when every test passes (or there are none), 1 when one fails, 2 when the policy does
-    not compile.
+    \b
+    With --pack, each test runs against the set it was written for: yours against your files
+    (and what they `use`), a pack's against that pack alone. Where your rules and a pack
+    together decide a test differently, that is listed under "interactions".
+
+    Exit 0 when every test passes (or there are none), 1 when one fails (or, with
+    --fail-on-interaction, when there is an interaction), 2 when the policy does not compile.
     """
     policy = load_or_exit(paths, packs, detect=detect)
-    outcomes = run_tests(policy, pattern)
+    composed = run_composed(policy, paths, packs, pattern, detect=detect)
+    outcomes = composed.outcomes
     failed = [o for o in outcomes if not o.passed]
-    cov = coverage(policy, outcomes) if show_coverage else None
+    cov = coverage(policy, run_tests(policy, pattern)) if show_coverage else None
     if fmt == "json":
         doc: dict[str, Any] = {
             "passed": len(outcomes) - len(failed),
             "failed": len(failed),
             "tests": [_outcome_dict(o) for o in outcomes],
+            "interactions": [i.to_dict() for i in composed.interactions],
         }
         if cov is not None:
             doc["coverage"] = cov.to_dict()
@@ -81,12 +90,27 @@ def test_cmd(
     else:
         color = use_color(sys.stdout)
         click.echo(_text(outcomes, verbose, color))
+        if composed.interactions or composed.notes:
+            click.echo("")
+            click.echo(interactions_text(composed))
         if cov is not None:
             click.echo("")
             click.echo(coverage_text(cov))
     if not outcomes:
         click.echo(f"no test blocks{' match ' + repr(pattern) if pattern else ''}", err=True)
-    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+    interacted = fail_on_interaction and composed.interactions
+    sys.exit(ExitCode.FAILED if failed or interacted else ExitCode.OK)
+
+
+def interactions_text(run: ComposedRun) -> str:
+    """The interactions section: each test your rules and a pack decide differently together."""
+    out = [f"note: {n}" for n in run.notes]
+    if run.interactions:
+        out.append(_rule_line(f" {len(run.interactions)} interaction(s) between your rules and the packs ", "-"))
+        changed = [i for i in run.interactions if i.effect_alone != i.effect_together]
+        out.extend(i.text() for i in changed)  # a changed effect first: the ones to read
+        out.extend(i.text() for i in run.interactions if i not in changed)
+    return "\n".join(out)
 
 
 def _text(outcomes: Sequence[TestOutcome], verbose: bool, color: bool) -> str:

@@ -5,6 +5,9 @@ Input: a `Decision` (with its trace, if any). Output: the text `--format text` p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from cxpolicy.engine.decision import Decision, Trace
 from cxpolicy.kinds import ConditionKind
 
@@ -42,10 +45,25 @@ def decision_text(d: Decision, *, title: str | None = None) -> str:
     return "\n".join(out)
 
 
+def detection_text(det: Mapping[str, Any]) -> str:
+    """One detector finding in words: `card_pan at 5–24 (stdnum.luhn: luhn+iin+cue)`,
+    `prompt injection, score 0.75: instruction_override`; anything else as `key=value`."""
+    if "prompt_injection" in det:
+        pi = det["prompt_injection"]
+        if isinstance(pi, Mapping):
+            indicators = ", ".join(str(i) for i in pi.get("indicators", ())) or "no indicator named"
+            return f"prompt injection, score {pi.get('score')}: {indicators}"
+    if "class" in det:
+        where = f" at {det['start']}–{det['end']}" if "start" in det and "end" in det else ""
+        how = ": ".join(str(det[k]) for k in ("detector", "check") if k in det)
+        return f"{det['class']}{where}" + (f" ({how})" if how else "")
+    return ", ".join(f"{k}={v}" for k, v in det.items())
+
+
 def trace_text(t: Trace) -> str:
     out = [f"trace: {len(t.candidates)} candidate rule(s) of {t.rule_count} from the index"]
     for det in t.detections:
-        out.append(f"  detected: {dict(det)}")
+        out.append(f"  detected: {detection_text(det)}")
     for e in t.request_errors:
         out.append(f"  request error: {e}")
     for g in t.grants:

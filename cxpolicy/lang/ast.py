@@ -181,7 +181,7 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    kind: str  # "effect" | "rules" | "redact" | "escalate_to"
+    kind: str  # "effect" | "rules" | "rules_includes" | "rules_excludes" | "redact" | "escalate_to"
     values: tuple[Value, ...]
     span: Span = _nospan()
 

@@ -89,6 +89,7 @@ class CheckedTest:
     block: ast.TestBlock
     file: str
     span: Span
+    package: str | None = None  # the file's package: short rule ids in `expect rules` resolve in it
 
 
 @dataclass
@@ -160,7 +161,7 @@ def check(
                 rules.append(_with_shipped(rule, shipped.get(m.file, False)))
             elif isinstance(item, ast.TestBlock):
                 _check_test(item, vocab, diags)
-                tests.append(CheckedTest(item.name, item, m.file, item.span))
+                tests.append(CheckedTest(item.name, item, m.file, item.span, package))
     return CheckedPolicy(vocab, rules, default, default_queue, default_span, tests, cites, list(sources))
 
 

@@ -110,6 +110,13 @@ CXP613 = Code("CXP613", W, "a condition ordering a dimension field as text (`<`,
 CXP614 = Code("CXP614", W, "a `matches()` regex with nested quantifiers (catastrophic backtracking elsewhere)")
 CXP615 = Code("CXP615", W, "a condition reading a top-level name that is not a request field")
 CXP616 = Code("CXP616", E, "a CEL extension function given a field of a declared type it never takes")
+CXP618 = Code(
+    "CXP618",
+    W,
+    "a condition reading a field no attribute, dimension or test of the policy mentions",
+    "warning (error with `lint --strict`)",
+)
+CXP619 = Code("CXP619", E, "an `expect rules` id that names no rule of the policy set")
 
 CODES: dict[str, Code] = {c.code: c for c in list(globals().values()) if isinstance(c, Code)}
 

@@ -444,6 +444,12 @@ class _Builder:
     def expect_rules(self, meta: Any, ch: list[Any]) -> ast.Expect:
         return ast.Expect("rules", tuple(ch[0] or ()), self._span(meta))
 
+    def expect_rules_includes(self, meta: Any, ch: list[Any]) -> ast.Expect:
+        return ast.Expect("rules_includes", tuple(ch[0] or ()), self._span(meta))
+
+    def expect_rules_excludes(self, meta: Any, ch: list[Any]) -> ast.Expect:
+        return ast.Expect("rules_excludes", tuple(ch[0] or ()), self._span(meta))
+
     def expect_redact(self, meta: Any, ch: list[Any]) -> ast.Expect:
         return ast.Expect("redact", tuple(ch[0] or ()), self._span(meta))
 

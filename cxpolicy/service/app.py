@@ -74,6 +74,7 @@ from cxpolicy.grants.consume import SpentInMemory
 from cxpolicy.kinds import Effect, ErrorKind
 from cxpolicy.limits import SERVICE_BATCH_CPU_SECONDS, SERVICE_MAX_BATCH, SERVICE_MAX_BODY, SERVICE_MAX_HEADERS
 from cxpolicy.service.auth import AuthError, Caller, Callers, Role
+from cxpolicy.service.explain import explain_dict, with_vocabulary
 from cxpolicy.service.grants import handlers as grant_handlers
 from cxpolicy.service.guard import PEER_KEY
 from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_registry
@@ -170,8 +171,9 @@ class _Service:
         self.stopping = False
         self.audit_failed_at: float | None = None
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
-        self.openapi_bytes = orjson.dumps(openapi())
         self.spent = SpentInMemory()  # one-use without an audit store (this process only)
+        self.openapi_bytes = b""
+        self.openapi_revision: str | None = None  # the policy revision openapi_bytes describes
         self.docs_html: str | None = None
         self.fleet: Fleet | None = None  # set by create_app (cxpolicy.fleet.service)
 
@@ -427,7 +429,16 @@ class _Service:
         return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
+        policy = self.engine.policy  # the request schema is the serving policy's vocabulary
+        if policy.revision != self.openapi_revision:
+            self.openapi_bytes = orjson.dumps(with_vocabulary(openapi(), policy))
+            self.openapi_revision = policy.revision
         return Response(self.openapi_bytes, media_type=_JSON)
+
+    async def explain(self, request: Request) -> Response:
+        self._admin(request)  # review role: the admin token until caller roles exist
+        value = _parse(await _read_body(request, self.max_body), self.max_body, MAX_DEPTH)
+        return _json(await run_in_threadpool(explain_dict, self.engine.policy, value))
 
     async def docs(self, request: Request) -> Response:
         if self.docs_html is None:
@@ -733,6 +744,7 @@ def create_app(
         "resolve": svc.resolve,
         **grant_handlers(svc),
         "openapi": svc.openapi,
+        "explain": svc.explain,
         "docs": svc.docs,
         **fleet_service.handlers(svc),
     }

@@ -349,6 +349,59 @@ class ResolveModel(BaseModel):
     note: str | None = Field(default=None, max_length=4000, description="Masked before storing.")
 
 
+# ---------------------------------------------------------------------- explain story
+class StoryItemModel(_Out):
+    kind: Literal["constraint", "when", "unless"]
+    text: str
+    seen: str = Field(description="The values it saw: `12000 <= 500 → false`.")
+    holds: bool
+    error: str | None = None
+    at: str | None = None
+
+
+class StoryCiteModel(_Out):
+    name: str | None
+    text: str | None
+
+
+class RuleStoryModel(_Out):
+    rule: str
+    effect: Effect
+    escalate_to: str | None
+    at: str
+    because: str | None
+    cite: list[StoryCiteModel]
+    matched: bool
+    items: list[StoryItemModel]
+
+
+class ChangeModel(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    path: str
+    from_: Any = Field(alias="from")
+    to: Any
+    kind: str
+
+
+class CounterfactualModel(_Out):
+    changes: list[ChangeModel]
+    text: str = Field(description='"with context.otp_verified = true this would be `allow`"')
+    decision: DecisionModel
+
+
+class ExplanationModel(_Out):
+    """`POST /v1/explain`: the decision, each matched rule's story, why the effect won, near
+    misses (rules one constraint or condition away) and verified counterfactuals."""
+
+    decision: DecisionModel
+    matched: list[RuleStoryModel]
+    why: str
+    near_misses: list[RuleStoryModel]
+    counterfactuals: list[CounterfactualModel]
+    searched: int = Field(description="Requests re-decided while looking for counterfactuals.")
+
+
 # ---------------------------------------------------------------------- endpoint table
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -475,6 +528,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         description="An issuer's credential. Decides the request now and names its matched rules "
         "of the kind's effect; 409 when there is nothing to lift or the challenge expired.",
     ),
+    Endpoint(
+        "explain", "POST", "/v1/explain", "Explain a decision: the story, near misses, a counterfactual",
+        {200: ExplanationModel, **_BAD, 401: ErrorModel, 403: ErrorModel}, body=RequestModel, admin=True,
+        description="Decides the request (nothing is recorded in the audit log) and tells why: "
+        "what each matched rule saw, why the effect won, rules that missed by one clause, and "
+        "the smallest change to the request that gives a less strict effect, checked by deciding it.",
+    ),
     Endpoint("openapi", "GET", "/openapi.json", "This document", {200: "application/json"}),
     Endpoint("docs", "GET", "/docs", "The API reference as a page", {200: "text/html"}),
 )
@@ -484,6 +544,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     DecisionRecordModel, EscalationListModel, EscalationModel, AssignModel, ResolveModel,
     StatusModel, FreezeListModel, FreezeModel, FreezeBodyModel, LiftBodyModel, AnomaliesModel,
     OutcomeModel, GrantRequestModel, GrantModel, ApprovalModel, DenialModel, EscalationDetailModel,
+    ExplanationModel,
 )  # fmt: skip
 
 

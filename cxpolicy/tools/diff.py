@@ -23,6 +23,7 @@ from cxpolicy.engine.decision import Decision
 from cxpolicy.engine.policy_set import PolicySet
 from cxpolicy.engine.requests import RequestLine
 from cxpolicy.kinds import Effect, ErrorKind, Style
+from cxpolicy.tools import diff_intervals
 from cxpolicy.tools.analysis import (
     DECISION,
     ERROR,
@@ -235,10 +236,12 @@ def _as_written(r: CompiledRule) -> tuple[Any, ...]:
 
 def _change(space: Space, aspect: Aspect, region: Region) -> Change:
     groups: dict[Transition | None, list[tuple[int, ...]]] = {}
-    for assignment, (o, n) in region.outcomes.items():
+    possible = diff_intervals.feasible(region)  # no request realises the others (same-field atoms)
+    for assignment in possible:
+        o, n = region.outcomes[assignment]
         t = _transition(aspect, region, assignment) if o != n else None
         groups.setdefault(t, []).append(assignment)
-    every = len(region.outcomes)
+    every = len(possible)
     pairs = [
         (t, None if len(assignments) == every else _condition(space, aspect, region, assignments))
         for t, assignments in groups.items()
@@ -282,6 +285,15 @@ def _transition(aspect: Aspect, region: Region, assignment: tuple[int, ...]) -> 
 
 def _condition(space: Space, aspect: Aspect, region: Region, assignments: list[tuple[int, ...]]) -> str:
     """In words, the condition outcomes under which a transition happens."""
+    def tag(indices: Sequence[int]) -> str:
+        keys = {region.variables[i] for i in indices}
+        return f" [{', '.join(sorted({r.id for rules in space.rules(aspect) for r in rules if r.cond_key in keys}))}]"
+
+    interval = diff_intervals.interval_text(
+        region, assignments, lambda i, state: _state_text(space, aspect, region.variables[i], state), tag
+    )
+    if interval is not None:  # conditions comparing one field with numbers, as an interval
+        return f"for {interval}"
     n = len(region.variables)
     fixed = [i for i in range(n) if len({a[i] for a in assignments}) == 1]
     free = 1

@@ -257,8 +257,8 @@ class _Printer:
             return self._fill(n, n.json, indent + "request ", "", spaced=True)
         if kind == "expect":
             e = _trees(t.children)[0]
-            if e.data in ("expect_rules", "expect_redact", "expect_escalate_to"):
-                head = f"{indent}expect {str(e.data).removeprefix('expect_')} "
+            if e.data in _LISTED_EXPECTS:
+                head = f"{indent}expect {_LISTED_EXPECTS[str(e.data)]} "
                 return _bracketed(head, _value_texts(e.children[0]), "")
             return [indent + "expect " + _expectation(e)]
         raise AssertionError(f"unknown clause {kind}")  # pragma: no cover - grammar shape guard
@@ -453,10 +453,20 @@ def _constraint(t: Tree[Token]) -> str:
     return f"{dim} {op} {_values(t.children[1])}"
 
 
+# An `expect` with a list, by grammar alias: the words written before the `[`.
+_LISTED_EXPECTS = {
+    "expect_rules": "rules",
+    "expect_rules_includes": "rules includes",
+    "expect_rules_excludes": "rules excludes",
+    "expect_redact": "redact",
+    "expect_escalate_to": "escalate_to",
+}
+
+
 def _expectation(t: Tree[Token]) -> str:
     kind = str(t.data)
-    if kind in ("expect_rules", "expect_redact", "expect_escalate_to"):
-        return f"{kind.removeprefix('expect_')} {_values(t.children[0])}"
+    if kind in _LISTED_EXPECTS:
+        return f"{_LISTED_EXPECTS[kind]} {_values(t.children[0])}"
     return {"expect_redact_effect": "redact"}.get(kind, kind.removeprefix("expect_"))
 
 

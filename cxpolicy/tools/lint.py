@@ -38,6 +38,7 @@ from cxpolicy.lang.checker import CheckedCondition, CheckedConstraint, CheckedRu
 from cxpolicy.lang.prepass import prepass
 from cxpolicy.lang.source import Diagnostic, PolicyError, Severity, Span
 from cxpolicy.lang.vocabulary import DimensionDef, Vocabulary, did_you_mean, suggest
+from cxpolicy.tools import lint_fields
 
 __all__ = ["CODES", "lint_paths", "lint_policy"]
 
@@ -48,20 +49,25 @@ REQUEST_ROOTS = frozenset({"action", "channel", "actor", "customer", "data_class
 _IGNORE = re.compile(r"cxpolicy:\s*ignore\[([A-Z0-9, ]+)\]")
 
 
-def lint_paths(paths: Sequence[str], packs: Iterable[str] = ()) -> tuple[list[Diagnostic], dict[str, str]]:
-    """Diagnostics (compile errors, or warnings plus lint findings) and the source texts."""
+def lint_paths(
+    paths: Sequence[str], packs: Iterable[str] = (), *, strict: bool = False
+) -> tuple[list[Diagnostic], dict[str, str]]:
+    """Diagnostics (compile errors, or warnings plus lint findings) and the source texts.
+
+    `strict`: reading a field or top-level name the policy never declares (CXP615, CXP618)
+    is an error, not a warning."""
     packs = list(packs)
     sources, diags = collect_sources(paths, packs)
     try:
         policy = compile_sources(sources, diags, packs=packs)
     except PolicyError as exc:
         return exc.diagnostics, exc.sources
-    found = list(policy.warnings) + lint_policy(policy)
+    found = list(policy.warnings) + lint_policy(policy, strict=strict)
     texts = {s.path: s.text for s in policy.sources}
     return sorted(found, key=Diagnostic.sort_key), texts
 
 
-def lint_policy(policy: PolicySet) -> list[Diagnostic]:
+def lint_policy(policy: PolicySet, *, strict: bool = False) -> list[Diagnostic]:
     """Every lint finding for a compiled policy set, deduplicated, unsorted."""
     rules = [r.checked for r in policy.rules]
     shipped = {s.path for s in policy.sources if s.shipped}
@@ -76,6 +82,10 @@ def lint_policy(policy: PolicySet) -> list[Diagnostic]:
             out.extend(_condition_findings(cond, vocab))
     out.extend(_rule_pairs(rules, regions))
     out.extend(_unused(policy, rules, shipped))
+    out.extend(lint_fields.field_findings(policy, strict=strict))
+    out.extend(lint_fields.rule_id_findings(policy))
+    if strict:
+        out = [dataclasses.replace(d, severity=Severity.ERROR) if d.code == "CXP615" else d for d in out]
     unique = list(dict.fromkeys(out))  # a scope constraint is shared by every rule of its file
     return _without_ignored(unique, rules, {s.path: s.text for s in policy.sources})
 

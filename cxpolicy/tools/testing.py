@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "TestOutcome",
     "clause_coverage",
     "coverage",
+    "resolve_rule_id",
     "run_tests",
 ]
 
@@ -40,7 +41,7 @@ __all__ = [
 class Expectation:
     """One `expect` line and what the decision had instead: the unit of a test failure."""
 
-    kind: str  # effect | rules | redact | escalate_to
+    kind: str  # effect | rules | rules_includes | rules_excludes | redact | escalate_to
     want: tuple[str, ...]
     got: tuple[str, ...]
     line: int
@@ -49,6 +50,10 @@ class Expectation:
     def ok(self) -> bool:
         if self.kind == "effect":
             return self.want == self.got
+        if self.kind == "rules_includes":  # these rules decided, whatever else did too
+            return set(self.want) <= set(self.got)
+        if self.kind == "rules_excludes":  # none of these rules decided
+            return not set(self.want) & set(self.got)
         return set(self.want) == set(self.got)
 
     @property
@@ -56,12 +61,16 @@ class Expectation:
         """The expectation as the author wrote it."""
         if self.kind == "effect":
             return f"expect {self.want[0]}"
-        return f"expect {self.kind} {_fmt(self.want)}"
+        return f"expect {self.kind.replace('_', ' ')} {_fmt(self.want)}"
 
     def message(self) -> str:
         if self.kind == "effect":
             return f"expected effect {self.want[0]}, got {self.got[0]}"
         want, got = set(self.want), set(self.got)
+        if self.kind == "rules_includes":
+            return f"expected rules to include {_fmt(want)}, got {_fmt(got)} (missing {_fmt(want - got)})"
+        if self.kind == "rules_excludes":
+            return f"expected rules to exclude {_fmt(want)}, got {_fmt(got)} (present {_fmt(want & got)})"
         return f"expected {self.kind} {_fmt(want)}, got {_fmt(got)}" + _delta(want, got)
 
 
@@ -102,6 +111,7 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
     """Run every test block (whose name matches `pattern`, a substring or glob)."""
     shipped_files = {s.path for s in policy.sources if s.shipped}
     out: list[TestOutcome] = []
+    ids = frozenset(r.id for r in policy.rules)
     for t in policy.tests:
         if pattern and not (pattern in t.name or fnmatch.fnmatch(t.name, pattern)):
             continue
@@ -113,25 +123,47 @@ def run_tests(policy: PolicySet, pattern: str | None = None, *, include_shipped:
         start = time.perf_counter()
         decision = policy.decide(request, explain=True, detect=False if _pins_signals(request) else None)
         seconds = time.perf_counter() - start
+        rules_got = tuple(r.rule for r in decision.reasons)
         got_by_kind: dict[str, tuple[str, ...]] = {
             "effect": (decision.effect.value,),
-            "rules": tuple(r.rule for r in decision.reasons),
+            "rules": rules_got,
+            "rules_includes": rules_got,
+            "rules_excludes": rules_got,
             "redact": tuple(r.data_class for r in decision.redact),
             "escalate_to": tuple(decision.escalate_to),
         }
         expectations = [
-            Expectation(e.kind, tuple(v.text for v in e.values), got_by_kind.get(e.kind, ()), e.span.line)
+            Expectation(e.kind, _wanted(ids, t.package, e), got_by_kind.get(e.kind, ()), e.span.line)
             for e in block.expects
         ]
         failures = [e.message() for e in expectations if not e.ok]
         outcome = TestOutcome(
             t.name, t.file, t.span, not failures, failures, decision, is_shipped, expectations, request, seconds
         )
-        missing = {r for e in expectations if e.kind == "rules" and not e.ok for r in set(e.want) - set(e.got)}
+        wanted = [e for e in expectations if e.kind in ("rules", "rules_includes") and not e.ok]
+        missing = {r for e in wanted for r in set(e.want) - set(e.got)}
         if missing and isinstance(request, dict) and not any(x.kind == ErrorKind.REQUEST for x in decision.errors):
             outcome.why_not = _why_not(policy, request, decision, sorted(missing))
         out.append(outcome)
     return out
+
+
+def resolve_rule_id(ids: Collection[str], package: str | None, rid: str) -> str | None:
+    """The full id `rid` names from a test in `package`: itself when a rule has that id,
+    else `package.rid` when that is a rule (a short id), else None (lint reports it, CXP619)."""
+    if rid in ids:
+        return rid
+    if package is not None and f"{package}.{rid}" in ids:
+        return f"{package}.{rid}"
+    return None
+
+
+def _wanted(ids: Collection[str], package: str | None, e: Any) -> tuple[str, ...]:
+    """An expectation's values, with short rule ids resolved within the test's package."""
+    values = tuple(v.text for v in e.values)
+    if not e.kind.startswith("rules"):
+        return values
+    return tuple(resolve_rule_id(ids, package, v) or v for v in values)
 
 
 def _why_not(

@@ -272,9 +272,20 @@ def test_small_requests_keep_answering_while_a_heavy_batch_runs(server: Server) 
     assert answered_during >= 3, "small requests were not answered while the batch ran"
     decisions = result["r"].json()
     assert len(decisions) == 40
-    # the batch's CPU budget (0.5 s here) ran out: the rest escalate with a limit error
-    assert any(e["kind"] == "limit" for d in decisions for e in d["errors"])
+    # phone-dense text is stopped: by the detectors' budgets (truncated) or the batch's CPU budget
     assert all(d["effect"] != "allow" for d in decisions)
+
+
+def test_a_batch_that_spends_its_cpu_budget_escalates_the_rest() -> None:
+    engine = Engine([], packs=["bfsi_rbi"], detect=True)
+    app = create_app(engine, cpu_budget=0.000_001)  # any real work spends it at the first item
+    batch = [req("order.status", "IN", payload={"text": "where is my order " * 50}) for _ in range(5)]
+    with running_server(app) as url:
+        decisions = httpx.post(f"{url}/v1/decide/batch", json=batch, timeout=60).json()
+    engine.close()
+    limited = [d for d in decisions if any(e["kind"] == "limit" for e in d["errors"])]
+    assert limited and all(d["effect"] == "escalate" for d in limited)
+    assert any("CPU budget" in e["message"] for d in limited for e in d["errors"])
 
 
 def test_the_guard_reaches_the_callers_file_path(tmp_path: Path) -> None:
