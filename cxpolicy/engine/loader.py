@@ -115,6 +115,12 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        # What compiling allocated is long-lived: hand it straight to the oldest generation
+        # (freeze + unfreeze moves every tracked object there without a scan) rather than
+        # letting the young collections walk the whole policy twice on its way up (~1 s for
+        # 10,000 rules). Nothing is lost: full collections still scan it.
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
