@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cxpolicy.cel import compiler, render, syntax
+from cxpolicy.cel import compiler, render
 from cxpolicy.cel.errors import CelEvalError
-from cxpolicy.cel.fallback import Fallback
+from cxpolicy.cel.nodes import Node
 
-__all__ = ["Expression", "compile_expression"]
+__all__ = ["Expression", "compile_expression", "known_trees"]
+
+# CEL text → its syntax tree, read from precompiled packs (cxpolicy.engine.precompiled): a
+# text found here compiles without cel-python's parser (whose tables take ~350 ms to build).
+# Only trees the closure compiler accepts are stored; anything else is parsed as usual.
+known_trees: dict[str, Node] = {}
 
 
 class Expression:
@@ -76,6 +81,15 @@ class Expression:
 
 def compile_expression(text: str) -> Expression:
     """Parse and compile `text`; raises `CelSyntaxError` (with line and column) if invalid."""
+    known = known_trees.get(text)
+    if known is not None:
+        fields, roots, references = render.collect(known)
+        try:
+            return Expression(text, compiler.compile_node(known), True, fields, roots, references)
+        except compiler.Unsupported:
+            pass  # not a tree this build compiles: parse it
+    from cxpolicy.cel import syntax  # cel-python and Lark: only for text not seen before
+
     tree, node = syntax.parse(text)
     fields, roots, references = render.collect(node)
     fn: compiler.Fn
@@ -83,6 +97,8 @@ def compile_expression(text: str) -> Expression:
         fn = compiler.compile_node(node)
         compiled = True
     except compiler.Unsupported:
+        from cxpolicy.cel.fallback import Fallback
+
         fn = Fallback(tree, roots)
         compiled = False
     return Expression(text, fn, compiled, fields, roots, references)

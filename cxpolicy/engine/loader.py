@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cxpolicy.engine import precompiled
 from cxpolicy.engine.compiler import compile_rules, revision
 from cxpolicy.engine.index import build_index
 from cxpolicy.engine.policy_set import PolicySet
@@ -86,6 +87,7 @@ def compile_sources(
 ) -> PolicySet:
     with _collector_paused():
         modules, sources = _parse_all(sources, diags)
+        precompiled.install(sources)  # shipped conditions: no CEL parser needed
         text_by_path = {s.path: s.text for s in sources}
         checked = check(modules, sources, diags)
         if any(d.is_error for d in diags):
@@ -93,12 +95,21 @@ def compile_sources(
         rules = compile_rules(checked)
         index = build_index(checked.rules, checked.vocabulary)
     if detector is None and detect:
-        from cxpolicy.signals import detect as run_detectors
-
-        detector = run_detectors
+        detector = _lazy_detect
     ps = PolicySet(checked, rules, index, revision(sources), packs=packs, detector=detector)
     ps.warnings = [d for d in diags if not d.is_error]
     return ps
+
+
+def _lazy_detect(request: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`cxpolicy.signals.detect`, imported on the first decision rather than at load.
+
+    The detectors compile a few hundred patterns on import (~0.1-0.2 s); a CLI call that
+    loads a policy and decides nothing, or a `--help`, should not pay for them.
+    """
+    from cxpolicy.signals import detect
+
+    return detect(request)
 
 
 @contextmanager

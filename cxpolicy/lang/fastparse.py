@@ -103,6 +103,9 @@ _NEWLINE = re.compile("\n")
 
 
 def _unquote(text: str) -> str:
+    """A STRING token's value, as syntax.py's `_unquote` reads it (JSON escapes)."""
+    if "\\" not in text:
+        return text[1:-1]  # nothing to unescape: json.loads would return exactly this
     try:
         s: str = json.loads(text, strict=False)
     except json.JSONDecodeError:
