@@ -21,6 +21,8 @@ __all__ = ["Expression", "compile_expression", "known_trees"]
 # text found here compiles without cel-python's parser (whose tables take ~350 ms to build).
 # Only trees the closure compiler accepts are stored; anything else is parsed as usual.
 known_trees: dict[str, Node] = {}
+# Trees this process parsed and compiled (the CLI's per-user cache saves them: engine/celcache.py).
+parsed_trees: dict[str, Node] = {}
 
 
 class Expression:
@@ -96,6 +98,8 @@ def compile_expression(text: str) -> Expression:
     try:
         fn = compiler.compile_node(node)
         compiled = True
+        if len(parsed_trees) < 10_000:
+            parsed_trees[text] = node
     except compiler.Unsupported:
         from cxpolicy.cel.fallback import Fallback
 

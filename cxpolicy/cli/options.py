@@ -92,8 +92,13 @@ def load_or_exit(paths: Sequence[str], packs: Sequence[str], *, detect: bool = F
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:
         raise click.UsageError("give at least one policy: -p PATH or --pack NAME")
+    from cxpolicy.engine import celcache  # CEL trees seen before: no cel-python parser
+
+    celcache.load()
     try:
-        return load(list(paths), packs=list(packs), detect=detect)
+        policy = load(list(paths), packs=list(packs), detect=detect)
+        celcache.save()
+        return policy
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         n = len([d for d in exc.diagnostics if d.is_error])

@@ -31,7 +31,7 @@ def _attr(path: tuple[str, ...], default: Any) -> AttributeDef:
 def attribute_sets(draw: st.DrawFn) -> list[AttributeDef]:
     paths = draw(st.lists(st.lists(st.sampled_from(KEYS), min_size=1, max_size=3).map(tuple), max_size=6, unique=True))
     # no path may be a prefix of another: that case is left to the reference (checked below)
-    kept = [p for p in paths if not any(q != p and q[: len(p)] == p or p[: len(q)] == q and q != p for q in paths)]
+    kept = [p for p in paths if not any(q != p and (q[: len(p)] == p or p[: len(q)] == q) for q in paths)]
     return [_attr(p, draw(LEAVES)) for p in kept]
 
 
