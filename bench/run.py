@@ -513,6 +513,9 @@ def run(settings: Settings, engines: Sequence[str], out: Path, doc: Path | None)
         startup_report["cold_start"] = startup.cold_start(max(5, settings.rounds * 3), cold_engines, rng)
         log("decide() with core + 3 packs, interleaved with every engine at N=1,000")
         startup_report["packs_decide"] = startup.packs_decide(settings.rounds, settings.budget_s, engines, rng)
+        if 10_000 in settings.sizes:
+            log("load of 10,000 rules in fresh processes")
+            startup_report["load_large"] = startup.load_large(3, rng)
     meta["load_avg_end"] = load_avg()
     meta["wall_s"] = round(time.time() - started, 1)
     report = {

@@ -1,12 +1,16 @@
 """Cold start and the "real policy" decision, measured next to the peers in the same run.
 
-Input: the benchmark settings. Output: two report sections.
+Input: the benchmark settings; optionally `BENCH_BASELINE=<source tree of another commit>`
+(e.g. `git archive main | tar -x -C /tmp/base`), whose rows are marked `[baseline]` and run in
+the same interleaved rounds. Output: three report sections.
 
 * **cold start** — fresh processes, run in a fresh random order each round: `cxpolicy eval`
   with the three shipped packs (detection on, the CLI's default; and `--no-detect`), and for
   each engine (cxpolicy, cedarpy, zen-engine) a `python -c` that imports it, loads the N=100
   workload from a file and decides one request — the same job for every engine. Wall time
   (median and min) and the child's user+system CPU (`getrusage`), with the load average.
+* **load** — `load_text` of 10,000 rules in a fresh process, CPU of the load alone (peers'
+  load times are in the main table, measured in-process).
 * **packs decide** — `decide()` with the core vocabulary and all three packs loaded and
   detection on, for a request without text and one with text; next to it, in the same
   interleaved rounds, cxpolicy and the peers on the N=1,000 workload, so the figure has a
@@ -56,6 +60,17 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+BASELINE_ENV = "BENCH_BASELINE"  # a source tree of another commit (e.g. `git archive main`), to compare
+
+
+def _env_for(name: str, tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CXPOLICY_NO_CACHE"}
+    env["CXPOLICY_CACHE_DIR"] = str(tmp / "cel-cache")  # the CLI's cache, private to this run
+    if name.endswith("[baseline]"):
+        env["PYTHONPATH"] = os.environ[BASELINE_ENV]
+    return env
+
+
 def _commands(tmp: Path, engines: list[str]) -> dict[str, list[str]]:
     from bench.run import make_adapter
 
@@ -66,11 +81,16 @@ def _commands(tmp: Path, engines: list[str]) -> dict[str, list[str]]:
     wreq.write_text(json.dumps(w.requests[0]))
     py = sys.executable
     cli = [py, "-m", "cxpolicy", "eval", *[x for p in PACKS for x in ("--pack", p)], "-i", str(req)]
+    bank = [*cli[:4], "-p", str(ROOT / "rulesets" / "bank"), *cli[4:]]
     cmds = {
         "python -c pass (floor)": [py, "-c", "pass"],
         "cxpolicy eval, 3 packs": cli,
         "cxpolicy eval, 3 packs, --no-detect": [*cli[:4], "--no-detect", *cli[4:]],
+        "cxpolicy eval -p rulesets/bank, 3 packs (CEL cache warm)": bank,
     }
+    if os.environ.get(BASELINE_ENV):
+        cmds["cxpolicy eval, 3 packs [baseline]"] = cli
+        cmds["cxpolicy eval -p rulesets/bank, 3 packs [baseline]"] = bank
     for e in engines:
         a = make_adapter(e)
         src = a.source(w)
@@ -85,9 +105,9 @@ def _commands(tmp: Path, engines: list[str]) -> dict[str, list[str]]:
 def cold_start(rounds: int, engines: list[str], rng: random.Random) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="cxp-bench-") as d:
         cmds = _commands(Path(d), engines)
-        env = dict(os.environ)
-        for argv in cmds.values():  # warm the page cache and the bytecode caches, untimed
-            subprocess.run(argv, capture_output=True, cwd=d, env=env, check=True)
+        envs = {k: _env_for(k, Path(d)) for k in cmds}
+        for k, argv in cmds.items():  # warm the page cache, bytecode and CEL caches, untimed
+            subprocess.run(argv, capture_output=True, cwd=d, env=envs[k], check=True)
         walls: dict[str, list[float]] = {k: [] for k in cmds}
         cpus: dict[str, list[float]] = {k: [] for k in cmds}
         loads: list[float] = []
@@ -97,7 +117,7 @@ def cold_start(rounds: int, engines: list[str], rng: random.Random) -> list[dict
             for name in order:
                 c0 = _child_cpu()
                 t = time.perf_counter()
-                subprocess.run(cmds[name], capture_output=True, cwd=d, env=env, check=True)
+                subprocess.run(cmds[name], capture_output=True, cwd=d, env=envs[name], check=True)
                 walls[name].append(time.perf_counter() - t)
                 cpus[name].append(_child_cpu() - c0)
             loads.append(os.getloadavg()[0])
@@ -112,6 +132,43 @@ def cold_start(rounds: int, engines: list[str], rng: random.Random) -> list[dict
         }
         for k in cmds
     ]
+
+
+_LOAD = """
+import sys, time
+from cxpolicy.engine.loader import load_text
+text = open(sys.argv[1]).read()
+t = time.process_time()
+load_text(text, "bench.cxp")
+print(time.process_time() - t)
+"""
+
+
+def load_large(rounds: int, rng: random.Random, n: int = 10_000) -> list[dict[str, Any]]:
+    """`load_text` of N rules in a fresh process (CPU seconds of the load alone), this tree
+    and the baseline (if BENCH_BASELINE is set) interleaved."""
+    from bench.workload import to_cxp
+
+    names = ["this tree", *(["[baseline]"] if os.environ.get(BASELINE_ENV) else [])]
+    with tempfile.TemporaryDirectory(prefix="cxp-bench-") as d:
+        f = Path(d) / "policy.cxp"
+        f.write_text(to_cxp(generate(n)))
+        cpu: dict[str, list[float]] = {k: [] for k in names}
+        wall: dict[str, list[float]] = {k: [] for k in names}
+        loads: list[float] = []
+        for _ in range(rounds):
+            order = list(names)
+            rng.shuffle(order)
+            for k in order:
+                t = time.perf_counter()
+                out = subprocess.run([sys.executable, "-c", _LOAD, str(f)], capture_output=True, text=True, cwd=d,
+                                     env=_env_for(k, Path(d)), check=True)
+                wall[k].append(time.perf_counter() - t)
+                cpu[k].append(float(out.stdout.strip().splitlines()[-1]))
+            loads.append(os.getloadavg()[0])
+    return [{"tree": k, "n": n, "load_cpu_median_s": statistics.median(cpu[k]), "load_cpu_min_s": min(cpu[k]),
+             "process_wall_median_s": statistics.median(wall[k]), "runs": rounds,
+             "load_avg_1m": round(max(loads), 2)} for k in names]
 
 
 def packs_decide(rounds: int, budget_s: float, engines: list[str], rng: random.Random) -> list[dict[str, Any]]:
@@ -171,6 +228,13 @@ def render(section: dict[str, Any]) -> list[str]:
         for r in section["cold_start"]:
             lines.append(f"| {r['command']} | {r['wall_median_ms']:.0f} ms | {r['wall_min_ms']:.0f} ms | "
                          f"{r['cpu_median_ms']:.0f} ms | {r['runs']} | {r['load_avg_1m']} |")
+    if section.get("load_large"):
+        lines += ["", "### Load of 10,000 rules in a fresh process (CPU of `load_text` alone)", "",
+                  "| tree | CPU median | CPU min | process wall median | runs | load avg (1 min, max) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in section["load_large"]:
+            lines.append(f"| {r['tree']} | {r['load_cpu_median_s']:.2f} s | {r['load_cpu_min_s']:.2f} s | "
+                         f"{r['process_wall_median_s']:.2f} s | {r['runs']} | {r['load_avg_1m']} |")
     if section.get("packs_decide"):
         lines += ["", "### decide() with the core vocabulary and the three packs (interleaved with N=1,000)", "",
                   "| case | p50 µs | p99 µs | samples | load avg (1 min, max) |", "|---|---:|---:|---:|---:|"]
