@@ -23,7 +23,8 @@ from cxpolicy.lang.prepass import prepass
 from cxpolicy.lang.syntax import ParseResult, _parser, parse, parse_reference
 from tests.test_fuzz import CORPUS, CORPUS_FILES, cxp_sources
 
-EXAMPLES = int(os.environ.get("CXPOLICY_FUZZ_EXAMPLES", "300"))
+EXAMPLES = 300  # in `make test`; `make fuzz` runs the long variant with CXPOLICY_FUZZ_EXAMPLES
+LONG = int(os.environ.get("CXPOLICY_FUZZ_EXAMPLES", "2000"))
 KEYWORDS = frozenset(
     t.name for t in _parser().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
 )
@@ -114,6 +115,13 @@ def _differential(text: str) -> None:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cxp_sources())
 def test_fuzzed_sources_parse_the_same(text: str) -> None:
+    _differential(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=LONG, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cxp_sources())
+def test_fuzzed_sources_parse_the_same_long(text: str) -> None:
     _differential(text)
 
 
