@@ -120,8 +120,8 @@ def fast_parse(pre: PrePass, file: str) -> ast.Module | None:
         return None
     try:
         return _Parser(toks, file, pre).module()
-    except (_Fail, IndexError, ValueError):
-        return None
+    except (_Fail, IndexError, ValueError, RecursionError):
+        return None  # RecursionError: JSON nested thousands deep; Lark's path decides what it is
 
 
 class _Parser:

@@ -125,6 +125,11 @@ def test_fuzzed_sources_parse_the_same_long(text: str) -> None:
     _differential(text)
 
 
+def test_deep_json_is_left_to_the_reference_path() -> None:
+    text = "package p\nattribute context.x: list = " + "[" * 5000 + "]" * 5000 + "\n"
+    assert fast_parse(prepass(text), "deep.cxp") is None
+
+
 def test_empty_and_blank_files() -> None:
     for text in ("", "\n\n", "# only a comment", "  \t\r\n"):
         fast = fast_parse(prepass(text), "x.cxp")
