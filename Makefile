@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8181
 
-.PHONY: run test lint typecheck pytest conformance fuzz bench bench-full clean venv
+.PHONY: run test lint typecheck pytest conformance fuzz bench bench-full clean venv precompile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,12 @@ conformance: $(STAMP)
 	$(BIN)/python ../shared/conformance/run.py ../shared/conformance --cxpolicy "$(BIN)/cxpolicy"
 
 fuzz: $(STAMP)
-	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py tests/test_differential.py -p no:randomly
+	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py tests/test_differential.py tests/lang/test_fastparse.py -p no:randomly
+
+# The shipped packs' CEL trees (compliance_packs/precompiled.json); tests/engine/test_precompiled.py
+# fails when a pack, core.cxp or the CEL converter changed and this was not rerun.
+precompile: $(STAMP)
+	$(BIN)/python -c "import sys; from cxpolicy.engine.precompiled import main; sys.exit(main())"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -13,6 +13,8 @@ from cxpolicy.engine.loader import load_text
 from cxpolicy.engine.policy_set import PolicySet
 
 ROOT = Path(__file__).resolve().parent.parent
+# The CLI's per-user CEL tree cache (engine/celcache.py) stays off in tests: no writes to $HOME.
+os.environ.setdefault("CXPOLICY_NO_CACHE", "1")
 SHARED = Path(os.environ.get("CXPOLICY_SHARED", ROOT.parent / "shared"))
 IN_CI = bool(os.environ.get("CXPOLICY_CI"))
 

@@ -23,8 +23,7 @@ from typing import Any
 
 from cxpolicy.cel import operations, runtime
 from cxpolicy.cel.errors import CelEvalError
-from cxpolicy.cel.runtime import OptionalValue, no_overload
-from cxpolicy.cel.syntax import (
+from cxpolicy.cel.nodes import (
     And,
     Binary,
     Call,
@@ -45,6 +44,7 @@ from cxpolicy.cel.syntax import (
     Unary,
     field_path,
 )
+from cxpolicy.cel.runtime import OptionalValue, no_overload
 
 __all__ = ["Fn", "Unsupported", "compile_node"]
 

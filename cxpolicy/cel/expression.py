@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cxpolicy.cel import compiler, render, syntax
+from cxpolicy.cel import compiler, nodes, render
 from cxpolicy.cel.errors import CelEvalError, CelSyntaxError
-from cxpolicy.cel.fallback import Fallback
+from cxpolicy.cel.nodes import Node
 
-__all__ = ["Expression", "compile_expression"]
+__all__ = ["Expression", "compile_expression", "known_trees"]
+
+# CEL text → its syntax tree, read from precompiled packs (cxpolicy.engine.precompiled): a
+# text found here compiles without cel-python's parser (whose tables take ~350 ms to build).
+# Only trees the closure compiler accepts are stored; anything else is parsed as usual.
+known_trees: dict[str, Node] = {}
+# Trees this process parsed and compiled (the CLI's per-user cache saves them: engine/celcache.py).
+parsed_trees: dict[str, Node] = {}
 
 
 class Expression:
@@ -74,7 +81,7 @@ class Expression:
         return f"Expression({self.text!r}, {path})"
 
 
-def _require_compiled(text: str, node: syntax.Node, reason: str) -> None:
+def _require_compiled(text: str, node: Node, reason: str) -> None:
     """Two-variable comprehensions and optionals exist only on the compiled path (cel-python
     0.5 has neither); combined with a construct that needs cel-python, the expression cannot
     run at all, which is better said now than on every request."""
@@ -82,11 +89,11 @@ def _require_compiled(text: str, node: syntax.Node, reason: str) -> None:
     while stack:
         current = stack.pop()
         what = None
-        if isinstance(current, syntax.Comprehension) and current.var2 is not None:
+        if isinstance(current, nodes.Comprehension) and current.var2 is not None:
             what = f"a two-variable `{current.macro}`"
-        elif isinstance(current, syntax.Comprehension) and current.macro in ("optMap", "optFlatMap"):
+        elif isinstance(current, nodes.Comprehension) and current.macro in ("optMap", "optFlatMap"):
             what = f"`{current.macro}`"
-        elif isinstance(current, syntax.OptSelect | syntax.OptIndex | syntax.OptItem):
+        elif isinstance(current, nodes.OptSelect | nodes.OptIndex | nodes.OptItem):
             what = "optional syntax (`.?`, `[?]`)"
         if what is not None:
             line = text.count("\n", 0, current.start) + 1
@@ -98,14 +105,27 @@ def _require_compiled(text: str, node: syntax.Node, reason: str) -> None:
 
 def compile_expression(text: str) -> Expression:
     """Parse and compile `text`; raises `CelSyntaxError` (with line and column) if invalid."""
+    known = known_trees.get(text)
+    if known is not None:
+        fields, roots, references = render.collect(known)
+        try:
+            return Expression(text, compiler.compile_node(known), True, fields, roots, references)
+        except compiler.Unsupported:
+            pass  # not a tree this build compiles: parse it
+    from cxpolicy.cel import syntax  # cel-python and Lark: only for text not seen before
+
     tree, node = syntax.parse(text)
     fields, roots, references = render.collect(node)
     fn: compiler.Fn
     try:
         fn = compiler.compile_node(node)
         compiled = True
+        if len(parsed_trees) < 10_000:
+            parsed_trees[text] = node
     except compiler.Unsupported as exc:
         _require_compiled(text, node, str(exc))
+        from cxpolicy.cel.fallback import Fallback
+
         fn = Fallback(tree, roots)
         compiled = False
     return Expression(text, fn, compiled, fields, roots, references)

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from cxpolicy.cel import extensions, runtime
 from cxpolicy.cel.errors import CelEvalError
+from cxpolicy.cel.nodes import Binary, Call, Comprehension, ListLit, Lit, Node
 from cxpolicy.cel.runtime import no_overload
-from cxpolicy.cel.syntax import Binary, Call, Comprehension, ListLit, Lit, Node
 
 __all__ = ["Compile", "Fn", "binary", "call", "comprehension"]
 

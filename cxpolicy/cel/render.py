@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cxpolicy.cel.syntax import Has, Node, read_path
+from cxpolicy.cel.nodes import Has, Node, read_path
 
 __all__ = ["Reference", "collect", "format_value", "render"]
 

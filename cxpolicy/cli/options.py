@@ -153,8 +153,13 @@ def load_or_exit(
     """Load the policy set, or print every diagnostic to stderr and exit 2."""
     if not paths and not packs:
         raise click.UsageError("give at least one policy: PATH (or -p PATH) or --pack NAME")
+    from cxpolicy.engine import celcache  # CEL trees seen before: no cel-python parser
+
+    celcache.load()
     try:
-        return load(list(paths), packs=list(packs), detect=detect, grant_keys=grant_keys)
+        policy = load(list(paths), packs=list(packs), detect=detect, grant_keys=grant_keys)
+        celcache.save()
+        return policy
     except PolicyError as exc:
         click.echo(exc.render(color=use_color()), err=True)
         n = len([d for d in exc.diagnostics if d.is_error])

@@ -87,7 +87,7 @@ def build_index(rules: Sequence[CheckedRule], vocab: Vocabulary) -> RuleIndex:
     accepted = [_accepted_values(d, per_dim[s]) if not d.is_set else None for s, d in enumerate(dims)]
     by_slot = _choose_partition_dimension(dims, accepted, per_dim, len(rules))
     if by_slot is None:
-        whole = _partition(list(range(len(rules))), dims, per_dim, None)
+        whole = _partition(list(range(len(rules))), dims, per_dim, None, accepted)
         return RuleIndex(tuple(dims), None, {"": whole})
     by_dim = dims[by_slot]
     acc = accepted[by_slot]
@@ -100,11 +100,11 @@ def build_index(rules: Sequence[CheckedRule], vocab: Vocabulary) -> RuleIndex:
             continue
         for v in values:
             members[v].append(ri)
-    partitions = {v: _partition(members[v], dims, per_dim, by_slot) for v in by_dim.values}
+    partitions = {v: _partition(members[v], dims, per_dim, by_slot, accepted) for v in by_dim.values}
     by = DimensionIndex(
         by_slot, by_dim.name, by_dim.path, by_dim.kind, by_dim.default, tuple(by_dim.values), {}, 0, {}, {}, True
     )
-    shared = _partition(common, dims, per_dim, by_slot) if common else None
+    shared = _partition(common, dims, per_dim, by_slot, accepted) if common else None
     return RuleIndex(tuple(dims), by, partitions, shared)
 
 
@@ -171,6 +171,7 @@ def _partition(
     dims: Sequence[DimensionDef],
     per_dim: list[list[list[CheckedConstraint]]],
     skip_slot: int | None,
+    accepted: Sequence[list[frozenset[str]] | None],
 ) -> Partition:
     nbytes = (len(members) + 7) // 8
     plain: list[DimensionIndex] = []
@@ -179,12 +180,14 @@ def _partition(
     for slot, d in enumerate(dims):
         if slot == skip_slot:
             continue
-        local = [per_dim[slot][g] for g in members]
+        column = per_dim[slot]
+        local = [column[g] for g in members]
         constrained = any(local)
-        if d.is_set:
+        acc = accepted[slot]
+        if d.is_set or acc is None:
             sets.append(_set_index(slot, d, local, residuals, nbytes, constrained))
         else:
-            plain.append(_plain_index(slot, d, local, nbytes, constrained))
+            plain.append(_plain_index(slot, d, [acc[g] for g in members], nbytes, constrained))
     return Partition(
         tuple(members),
         tuple(plain),
@@ -195,17 +198,24 @@ def _partition(
 
 
 def _plain_index(
-    slot: int, d: DimensionDef, per_rule: list[list[CheckedConstraint]], nbytes: int, constrained: bool
+    slot: int, d: DimensionDef, accepted: list[frozenset[str]], nbytes: int, constrained: bool
 ) -> DimensionIndex:
+    """Buckets of one plain dimension; `accepted[i]`: the values local rule i accepts there
+    (from `_accepted_values`, computed once for every rule rather than once per partition).
+
+    A rule that accepts every value is in every bucket: those are ORed in once, not appended
+    to each value's list (for 10,000 rules that was most of the index's time)."""
     lists: dict[str, list[int]] = {v: [] for v in d.values}
-    everything = frozenset(d.values)
-    for i, cs in enumerate(per_rule):
-        allowed = everything
-        for c in cs:
-            allowed = allowed & c.allowed()
+    width = len(d.values)
+    every: list[int] = []
+    for i, allowed in enumerate(accepted):
+        if len(allowed) == width:  # a subset of the values as large as all of them
+            every.append(i)
+            continue
         for v in allowed:
             lists[v].append(i)
-    buckets = {v: _bits(ix, nbytes) for v, ix in lists.items()}
+    every_bits = _bits(every, nbytes)
+    buckets = {v: _bits(ix, nbytes) | every_bits for v, ix in lists.items()}
     return DimensionIndex(slot, d.name, d.path, d.kind, d.default, tuple(d.values), buckets, 0, {}, {}, constrained)
 
 

@@ -27,6 +27,7 @@ from cxpolicy.engine.decision import (
     echoable,
     new_decision_id,
 )
+from cxpolicy.engine.defaults import compile_defaults
 from cxpolicy.engine.evaluation import MISSING as _MISSING
 from cxpolicy.engine.evaluation import Seen, condition_verdict, constraint_holds, lookup, rule_verdict, with_defaults
 from cxpolicy.engine.index import DimensionIndex, RuleIndex
@@ -84,6 +85,7 @@ class PolicySet:
         # Per dimension slot: a getter specialised to the length of its path.
         self._get: tuple[Getter, ...] = tuple(_getter(d.path) for d in index.dimensions)
         self._attr_defaults: tuple[AttributeDef, ...] = tuple(a for a in attrs if a.has_default)
+        self._fill_defaults = compile_defaults(self._attr_defaults)  # engine/defaults.py
         self._redactions: dict[tuple[str, Style], Redaction] = {}
         # What `_combine` needs from a matched `redact [...]` rule, resolved once per rule:
         # (data class, strictness of the rule's style, the shared Redaction).
@@ -258,8 +260,9 @@ class PolicySet:
                 )
         if errors:
             return self._failed(tuple(errors), explain)
-        if need_defaults:  # only then can `_with_defaults` change anything
-            activation = with_defaults(request, self._attr_defaults)
+        if need_defaults:  # only then can filling defaults change anything
+            fill = self._fill_defaults
+            activation = with_defaults(request, self._attr_defaults) if explain or fill is None else fill(request)
 
         rules = self.rules
         residuals = part.residuals

@@ -27,6 +27,7 @@ _INTERESTING = re.compile(
 _DEFAULT_AFTER = re.compile(r"[ \t]*default(?![A-Za-z0-9_.\-])")
 DIM_DEFAULT = "\x03"  # replaces the `d` of a `default` on the line of a dimension's closing brace
 _CLOSE = frozenset(")]}")
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,8 @@ def _line_col(text: str, offset: int, line_starts: list[int]) -> tuple[int, int]
 
 def prepass(text: str) -> PrePass:
     n = len(text)
-    line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-    out = list(text)
+    line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    out = _Edits(text)
     conds: dict[int, CondText] = {}
     comments: list[Comment] = []
     problems: list[tuple[int, int, str]] = []
@@ -112,7 +113,37 @@ def prepass(text: str) -> PrePass:
             i = m.end()
             continue
         i = _take_condition(text, m.end(), out, conds, comments, problems, line_starts)
-    return PrePass("".join(out), conds, tuple(comments), tuple(problems))
+    return PrePass(out.text(), conds, tuple(comments), tuple(problems))
+
+
+class _Edits:
+    """The masked text as the original plus a few replaced characters, joined once at the end.
+
+    Why not `list(text)`: a list of every character of a 1.5 MB file, and joining it back, cost
+    more than the scan; placeholders touch a small part of the text.
+    """
+
+    __slots__ = ("edits", "source")
+
+    def __init__(self, source: str):
+        self.source = source
+        self.edits: dict[int, str] = {}
+
+    def __setitem__(self, i: int, ch: str) -> None:
+        self.edits[i] = ch
+
+    def text(self) -> str:
+        if not self.edits:
+            return self.source
+        src = self.source
+        parts: list[str] = []
+        pos = 0
+        for i in sorted(self.edits):
+            parts.append(src[pos:i])
+            parts.append(self.edits[i])
+            pos = i + 1
+        parts.append(src[pos:])
+        return "".join(parts)
 
 
 def _skip_string(text: str, i: int, quote: str) -> int:
@@ -135,7 +166,7 @@ def _skip_string(text: str, i: int, quote: str) -> int:
 def _take_condition(
     text: str,
     start: int,
-    out: list[str],
+    out: _Edits,
     conds: dict[int, CondText],
     comments: list[Comment],
     problems: list[tuple[int, int, str]],

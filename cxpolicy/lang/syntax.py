@@ -1,30 +1,39 @@
-"""Syntax: .cxp text → `ast.Module` (Lark LALR, grammar loaded once), or syntax diagnostics.
+"""Syntax: .cxp text → `ast.Module`, or syntax diagnostics.
 
 No semantics here: names are not resolved and values are not checked (that is checker.py).
 The conds pre-pass runs first so CEL text never reaches the .cxp lexer.
+
+Two parsers, one grammar (grammar/cxp.lark): the hand-written one in fastparse.py reads what
+it accepts (~10× faster); anything else goes to Lark's LALR parser, which is the reference
+and the only source of syntax diagnostics. `parse_reference` is Lark alone (the differential
+test compares the two).
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
-
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING, Any
 
 from cxpolicy.kinds import ConditionKind, DimensionKind, Op
 from cxpolicy.lang import ast, codes
+from cxpolicy.lang.fastparse import fast_parse
 from cxpolicy.lang.prepass import PrePass, prepass
 from cxpolicy.lang.source import Diagnostic, Span
 from cxpolicy.lang.vocabulary import suggest
 from cxpolicy.resources import grammar_text
 
-__all__ = ["ParseResult", "parse"]
+if TYPE_CHECKING:  # lark is imported only when a file needs the reference parser
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
+
+__all__ = ["ParseResult", "parse", "parse_reference"]
 
 
 @cache
 def _parser() -> Lark:
+    from lark import Lark
+
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
@@ -52,10 +61,29 @@ class ParseResult:
 def parse(text: str, file: str) -> ParseResult:
     """Parse one file. Never raises on bad input: problems come back as diagnostics."""
     pre = prepass(text)
-    diags = [
+    diags = _prepass_diagnostics(pre, file)
+    module = fast_parse(pre, file)
+    if module is not None:
+        return ParseResult(module, diags, pre)
+    return _parse_lark(pre, file, diags)
+
+
+def parse_reference(text: str, file: str) -> ParseResult:
+    """`parse` with the Lark parser only: the reference the fast parser is tested against."""
+    pre = prepass(text)
+    return _parse_lark(pre, file, _prepass_diagnostics(pre, file))
+
+
+def _prepass_diagnostics(pre: PrePass, file: str) -> list[Diagnostic]:
+    return [
         codes.CXP102(msg, Span(file, line, col, line, col + 1), _problem_hint(msg))
         for line, col, msg in pre.problems
     ]
+
+
+def _parse_lark(pre: PrePass, file: str, diags: list[Diagnostic]) -> ParseResult:
+    from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
     try:
         tree = _parser().parse(pre.masked)
     except UnexpectedInput as exc:
@@ -95,6 +123,8 @@ def _problem_hint(message: str) -> str | None:
 def _swallowed(exc: UnexpectedInput, diags: list[Diagnostic]) -> bool:
     """An end-of-file error caused by a condition whose open bracket ate the rest of the file:
     the CXP102 already says so, at the bracket; a CXP101 at the same place would mislead."""
+    from lark.exceptions import UnexpectedEOF
+
     at_end = isinstance(exc, UnexpectedEOF) or getattr(getattr(exc, "token", None), "type", None) == "$END"
     return at_end and any(d.code == "CXP102" and d.message.startswith("unclosed `") for d in diags)
 
@@ -131,6 +161,9 @@ class _BuildError(Exception):
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, pre: PrePass, file: str) -> Diagnostic:
+    from lark import Token
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
     if line < 1:
@@ -235,10 +268,14 @@ class _Builder:
         self.file = file
         self.pre = pre
         self._methods: dict[str, Any] = {}
+        from lark import Tree
+
+        self._tree = Tree
 
     def transform(self, tree: Tree[Token]) -> Any:
         methods = self._methods
-        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        tree_type = self._tree
+        children = [self.transform(c) if isinstance(c, tree_type) else c for c in tree.children]
         fn = methods.get(tree.data)
         if fn is None:
             fn = methods[tree.data] = getattr(self, str(tree.data))

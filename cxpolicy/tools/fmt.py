@@ -35,7 +35,7 @@ from lark import Token, Tree
 from cxpolicy.lang import codes
 from cxpolicy.lang.prepass import Comment, CondText, PrePass
 from cxpolicy.lang.source import Diagnostic, Span
-from cxpolicy.lang.syntax import parse
+from cxpolicy.lang.syntax import parse, parse_reference
 
 __all__ = ["WIDTH", "FormatError", "format_source"]
 
@@ -54,8 +54,11 @@ class FormatError(Exception):
 
 
 def format_source(text: str, file: str = "<stdin>") -> str:
-    """The canonical text of one .cxp file; raises `FormatError` if it does not parse."""
-    before = parse(text, file)
+    """The canonical text of one .cxp file; raises `FormatError` if it does not parse.
+
+    The printer walks the concrete parse tree (comments and layout included), which only the
+    reference (Lark) parser builds; the fast parser checks that the output means the same."""
+    before = parse_reference(text, file)
     errors = [d for d in before.diagnostics if d.is_error]
     if before.module is None or before.tree is None or errors:
         raise FormatError(errors or before.diagnostics)
