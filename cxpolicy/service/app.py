@@ -172,6 +172,7 @@ class _Service:
         self.audit_failed_at: float | None = None
         self._audit_threads: anyio.CapacityLimiter | None = None  # made on the loop
         self.spent = SpentInMemory()  # one-use without an audit store (this process only)
+        self.outbox: dict[str, str] = {}  # escalation id -> the approval grant, until the agent picks it up
         self.openapi_bytes = b""
         self.openapi_revision: str | None = None  # the policy revision openapi_bytes describes
         self.docs_html: str | None = None

@@ -116,6 +116,7 @@ async def approve(svc: Any, request: Request) -> Response:
             done = approve_escalation(sink, esc_id, signer=signer, by=caller.name, why=why, policy=svc.engine.policy)
         except ApprovalError as exc:
             raise ApiError(409, "nothing_to_lift", str(exc)) from None
+        svc.outbox[esc_id] = done.token  # also for the stopped agent to pick up
         return done.to_dict()
 
     return _json(await _audit_call(run))
@@ -175,6 +176,30 @@ async def issue_grant(svc: Any, request: Request) -> Response:
     return _json({"grant": token, "kind": kind, "rules": rules, "expires_at": int(now) + ttl})
 
 
+def escalation_state(sink: Any, esc_id: str) -> dict[str, Any] | None:
+    """An escalation as the chain tells it: state, outcome (approved/denied), the grant's id
+    and the decision that used it, and its history; None for an unknown id."""
+    esc = sink.get_escalation(esc_id)
+    if esc is None:
+        return None
+    events = []
+    for r in sink.history(esc.decision_id):
+        d = r.detail_object()
+        if isinstance(d, dict) and (d.get("escalation_id") == esc_id or d.get("grant_kind") == "approval"):
+            events.append(r.to_dict())
+    outcome = next((e["detail"].get("transition") for e in reversed(events)
+                    if e["detail"].get("transition") in ("approve", "deny")), None)  # fmt: skip
+    grant_id = next((e["detail"].get("grant") for e in events if e["detail"].get("grant")), None)
+    used = sink.grant_use(grant_id) if grant_id else None
+    return {
+        "escalation": esc.to_dict(),
+        "outcome": {"approve": "approved", "deny": "denied"}.get(outcome or ""),
+        "grant_id": grant_id,
+        "executed_by": used["used_by"] if used else None,
+        "history": events,
+    }
+
+
 async def escalation(svc: Any, request: Request) -> Response:
     """`GET /v1/escalations/{id}`: its state, its history in the chain, and the grant's fate."""
     from cxpolicy.service.app import ApiError, _audit_call, _json
@@ -184,30 +209,38 @@ async def escalation(svc: Any, request: Request) -> Response:
     esc_id = request.path_params["escalation_id"]
 
     def read() -> dict[str, Any] | None:
-        esc = sink.get_escalation(esc_id)
-        if esc is None:
-            return None
-        events = []
-        for r in sink.history(esc.decision_id):
-            d = r.detail_object()
-            if isinstance(d, dict) and (d.get("escalation_id") == esc_id or d.get("grant_kind") == "approval"):
-                events.append(r.to_dict())
-        outcome = next((e["detail"].get("transition") for e in reversed(events)
-                        if e["detail"].get("transition") in ("approve", "deny")), None)  # fmt: skip
-        grant_id = next((e["detail"].get("grant") for e in events if e["detail"].get("grant")), None)
-        used = sink.grant_use(grant_id) if grant_id else None
-        return {
-            "escalation": esc.to_dict(),
-            "outcome": {"approve": "approved", "deny": "denied"}.get(outcome or ""),
-            "grant_id": grant_id,
-            "executed_by": used["used_by"] if used else None,
-            "history": events,
-        }
+        return escalation_state(sink, esc_id)
 
     out = await _audit_call(read)
     if out is None:
         raise ApiError(404, "not_found", f"no escalation {esc_id!r}")
     return _json(out)
+
+
+async def pickup(svc: Any, request: Request) -> Response:
+    """`GET /v1/escalations/{id}/outcome`: what the agent that was stopped learns — still
+    waiting, denied (with the reason to tell the customer), or approved with the grant to
+    retry with. The grant is handed out once (it is a bearer proof), from this process's
+    outbox, where an approval made here (the console or `/approve`) put it."""
+    from cxpolicy.service.app import ApiError, _audit_call, _json
+
+    if not svc.callers.decide_open or request.headers.get("authorization"):
+        svc._require(request, _role("DECIDE"))
+    sink = _sink(svc)
+    esc_id = request.path_params["escalation_id"]
+    state = await _audit_call(lambda: escalation_state(sink, esc_id))
+    if state is None:
+        raise ApiError(404, "not_found", f"no escalation {esc_id!r}")
+    esc = state["escalation"]
+    out: dict[str, Any] = {"escalation_id": esc_id, "state": esc["state"], "outcome": state["outcome"]}
+    if state["outcome"] == "denied":
+        out["why"] = esc.get("note")
+    elif state["outcome"] == "approved":
+        token = svc.outbox.pop(esc_id, None)
+        out["grant"] = token
+        if token is None:
+            out["note"] = "the grant was already picked up (or was approved in another process)"
+    return _json(out, 200 if state["outcome"] else 202)
 
 
 def _sink(svc: Any) -> Any:
@@ -243,5 +276,6 @@ def handlers(svc: Any) -> dict[str, Callable[[Request], Awaitable[Response]]]:
         "approve": bind(approve),
         "deny": bind(deny),
         "issue_grant": bind(issue_grant),
+        "escalation_outcome": bind(pickup),
         "escalation": bind(escalation),
     }

@@ -295,6 +295,15 @@ class EscalationListModel(_Out):
     count: int
 
 
+class OutcomeResultModel(_Out):
+    escalation_id: str
+    state: str = Field(description="open, assigned or resolved")
+    outcome: str | None = Field(description="approved, denied, or null while a person has not decided")
+    why: str | None = Field(default=None, description="When denied: what the agent may tell the customer.")
+    grant: str | None = Field(default=None, description="When approved: the one-use grant, handed out once.")
+    note: str | None = None
+
+
 class OutcomeModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     why: str = Field(min_length=1, max_length=4000, description="The reason; a denial's is relayed.")
@@ -522,6 +531,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {200: DenialModel, 400: ErrorModel, 409: ErrorModel, **_AUDIT}, body=OutcomeModel, audit=True,
     ),
     Endpoint(
+        "escalation_outcome", "GET", "/v1/escalations/{escalation_id}/outcome",
+        "For the stopped agent: still waiting, denied (with why), or approved with its grant",
+        {200: OutcomeResultModel, 202: OutcomeResultModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel},
+        description="A decide credential (or none, when the service has no callers). The grant is "
+        "handed out once; retry the stopped request with it in `grants`.",
+    ),
+    Endpoint(
         "issue_grant", "POST", "/v1/grants", "Issue a grant (an issuer such as the OTP service)",
         {200: GrantModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 409: ErrorModel, 503: ErrorModel},
         body=GrantRequestModel,
@@ -544,6 +560,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     DecisionRecordModel, EscalationListModel, EscalationModel, AssignModel, ResolveModel,
     StatusModel, FreezeListModel, FreezeModel, FreezeBodyModel, LiftBodyModel, AnomaliesModel,
     OutcomeModel, GrantRequestModel, GrantModel, ApprovalModel, DenialModel, EscalationDetailModel,
+    OutcomeResultModel,
     ExplanationModel,
 )  # fmt: skip
 

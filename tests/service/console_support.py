@@ -8,6 +8,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from cxpolicy.audit import open_sink
+from cxpolicy.grants import GrantKeys
 from cxpolicy.service.app import create_app
 from cxpolicy.service.auth import Caller, Callers, Role
 from cxpolicy.service.reload import Engine
@@ -18,8 +19,11 @@ AGENT_KEY = "agent-decide-key-0123456789"
 PAN = "4111111111111111"
 
 
+GRANT_SECRET = b"console-test-grant-key-0123456789abcdef"
+
+
 def console_app(tmp_path: Path) -> Starlette:
-    engine = Engine([policy_dir(tmp_path)], detect=True)
+    engine = Engine([policy_dir(tmp_path)], detect=True, grant_keys=GrantKeys.from_secret(GRANT_SECRET))
     sink = open_sink(str(tmp_path / "audit.db"), key=b"console-test-audit-key-0123456789")
     app = create_app(engine, audit=sink, close_on_shutdown=True)
     app.state.service.callers = Callers(

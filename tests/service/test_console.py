@@ -87,7 +87,7 @@ def test_a_stop_appears_in_its_queue_masked_and_can_be_assigned(client: httpx.Cl
     assert "Test policy: every refund by an AI is approved by a person" in html  # the cite text
     assert "card_pan" in html  # the detected signal
     assert PAN not in html and PAN[-8:] not in html.replace(" ", "")  # never the raw number
-    assert 'Content-Security-Policy' in page.headers or "content-security-policy" in page.headers
+    assert "Content-Security-Policy" in page.headers or "content-security-policy" in page.headers
     link = _escalation_link(client)
     r = client.post(link + "/assign", data={"csrf": _csrf(html)}, follow_redirects=True)
     assert "Assigned to you" in r.text and "assigned" in r.text
@@ -140,3 +140,45 @@ def test_audit_search_verify_and_export(client: httpx.Client) -> None:
     assert csv_text.splitlines()[0].startswith("seq,time,decision_id") and decision_id in csv_text
     jsonl = client.get("/console/audit/export", params={"format": "jsonl"}).text
     assert decision_id in jsonl and PAN not in jsonl
+
+
+def test_approve_hands_the_agent_a_grant_that_works_once(client: httpx.Client) -> None:
+    stopped = client.post("/v1/decide", json=stopped_request()).json()
+    (esc_id,) = stopped["escalations"]
+    waiting = client.get(f"/v1/escalations/{esc_id}/outcome")
+    assert waiting.status_code == 202 and waiting.json()["outcome"] is None
+    _sign_in(client)
+    link = f"/console/escalations/{esc_id}"
+    html = client.get(link).text
+    assert (
+        "Not done" in client.post(link + "/approve", data={"csrf": _csrf(html), "why": ""}, follow_redirects=True).text
+    )
+    page = client.post(
+        link + "/approve", data={"csrf": _csrf(html), "why": "customer confirmed by phone"}, follow_redirects=True
+    )
+    assert "Approved" in page.text and "sent back to the agent" in page.text
+    assert f"by {REVIEWER}" in page.text  # the history names who approved
+    picked = client.get(f"/v1/escalations/{esc_id}/outcome").json()
+    assert picked["outcome"] == "approved" and picked["grant"]
+    assert client.get(f"/v1/escalations/{esc_id}/outcome").json()["grant"] is None  # handed out once
+    retry = client.post("/v1/decide", json={**stopped_request(), "grants": [picked["grant"]]}).json()
+    assert retry["effect"] == "allow" and retry["reasons"][0]["lifted_by"]
+    again = client.post("/v1/decide", json={**stopped_request(), "grants": [picked["grant"]]}).json()
+    assert again["effect"] == "escalate" and any("already used" in e["message"] for e in again["errors"])
+    other = client.post("/v1/decide", json={**stopped_request(amount=3000), "grants": [picked["grant"]]}).json()
+    assert other["effect"] == "escalate"  # approved for 300, not for 3000
+
+
+def test_deny_relays_the_reason_to_the_agent(client: httpx.Client) -> None:
+    stopped = client.post("/v1/decide", json=stopped_request()).json()
+    (esc_id,) = stopped["escalations"]
+    _sign_in(client)
+    link = f"/console/escalations/{esc_id}"
+    html = client.get(link).text
+    page = client.post(
+        link + "/deny", data={"csrf": _csrf(html), "why": "refunds to this card are paused"}, follow_redirects=True
+    )
+    assert "Denied" in page.text
+    told = client.get(f"/v1/escalations/{esc_id}/outcome").json()
+    assert told["outcome"] == "denied" and told["why"] == "refunds to this card are paused"
+    assert "grant" not in told or told["grant"] is None

@@ -102,3 +102,31 @@ def test_a_signed_out_browser_cannot_act(browser: Any, served: str) -> None:
     page.goto(link)
     assert "/console/login" in page.url  # the page itself needs a session
     page.close()
+
+
+def test_approve_in_the_page_lets_the_agent_retry_once_and_deny_relays_the_reason(browser: Any, served: str) -> None:
+    approve_me = httpx.post(f"{served}/v1/decide", json=stopped_request()).json()
+    deny_me = httpx.post(f"{served}/v1/decide", json=stopped_request(amount=400)).json()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _sign_in(page, served)
+    page.goto(f"{served}/console/escalations/{approve_me['escalations'][0]}")
+    page.get_by_label("Why you approve (recorded)").fill("customer confirmed on a call back")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+    assert "sent back to the agent" in page.get_by_role("status").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "approved.png"), full_page=True)
+    grant = httpx.get(f"{served}/v1/escalations/{approve_me['escalations'][0]}/outcome").json()["grant"]
+    retry = httpx.post(f"{served}/v1/decide", json={**stopped_request(), "grants": [grant]}).json()
+    assert retry["effect"] == "allow"
+    assert (
+        httpx.post(f"{served}/v1/decide", json={**stopped_request(), "grants": [grant]}).json()["effect"] == "escalate"
+    )
+    page.goto(f"{served}/console/escalations/{deny_me['escalations'][0]}")
+    page.get_by_label("Reason for the customer (the agent relays it)").fill("this card is blocked for refunds")
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_load_state()
+    assert "Denied" in page.get_by_role("status").inner_text()
+    told = httpx.get(f"{served}/v1/escalations/{deny_me['escalations'][0]}/outcome").json()
+    assert told["outcome"] == "denied" and told["why"] == "this card is blocked for refunds"
+    page.close()

@@ -390,13 +390,32 @@ class _Forbidden(Refused):
 
 
 def approve(service: Any, sink: AuditSink, esc_id: str, *, by: str, why: str) -> str:
-    """Approve: close the escalation and issue the grant the agent resumes with."""
-    raise Refused("approvals need grants, which this build does not have")
+    """Approve: close the escalation and issue the grant the agent resumes with (LANGUAGE.md
+    §9), bound to exactly the stopped request; the agent picks it up once at
+    `GET /v1/escalations/{id}/outcome`."""
+    from cxpolicy.grants.approvals import ApprovalError, approve_escalation
+    from cxpolicy.service.app import ApiError
+    from cxpolicy.service.grants import _signer
+
+    try:
+        signer = _signer(service, "cxpolicy-console")
+    except ApiError as exc:
+        raise Refused(exc.message) from None
+    try:
+        done = approve_escalation(sink, esc_id, signer=signer, by=by, why=why, policy=service.engine.policy)
+    except ApprovalError as exc:
+        raise Refused(str(exc)) from None
+    service.outbox[esc_id] = done.token
+    return (
+        f"Approved. Grant {done.grant.jti} was sent back to the agent: its retry of exactly this "
+        "request is allowed once, for the next 15 minutes."
+    )
 
 
 def deny(service: Any, sink: AuditSink, esc_id: str, *, by: str, why: str) -> str:
     """Deny: close the escalation with the reason the agent relays to the customer."""
-    raise Refused("denials need grants, which this build does not have")
+    sink.decide_outcome(esc_id, "deny", by=by, why=why)
+    return "Denied. The agent will tell the customer your reason."
 
 
 def _safe_next(value: str | None) -> str:
