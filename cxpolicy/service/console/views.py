@@ -122,6 +122,29 @@ class Console:
             raise Refused("the audit log is off: start the service with --audit to work escalations")
         return sink
 
+    async def _enter(
+        self, request: Request, *, form: bool = False
+    ) -> tuple[Session, AuditSink, dict[str, str]] | Response:
+        """The signed-in reviewer, the audit sink and (for a post) the checked form — or the
+        page that says why not: sign in (303), no audit log (503), a forged form (403)."""
+        try:
+            session = self._signed_in(request)
+        except _Redirect as redirect:
+            return redirect.response()
+        try:
+            sink = self._sink()
+        except Refused as exc:
+            return self._page("error.html", request, 503, message=str(exc))
+        fields: dict[str, str] = {}
+        if form:
+            try:
+                fields = await self._form(request, session)
+            except _Forbidden as exc:
+                return self._page("error.html", request, 403, message=str(exc))
+            except Refused as exc:
+                return self._page("error.html", request, 400, message=str(exc))
+        return session, sink, fields
+
     # ------------------------------------------------------------------ sign-in
     async def home(self, request: Request) -> Response:
         target = "/console/queues" if self._session(request) else "/console/login"
@@ -174,13 +197,10 @@ class Console:
 
     # ------------------------------------------------------------------ queues
     async def queues(self, request: Request) -> Response:
-        try:
-            session = self._signed_in(request)
-            sink = self._sink()
-        except _Redirect as redirect:
-            return redirect.response()
-        except Refused as exc:
-            return self._page("error.html", request, 503, message=str(exc))
+        entered = await self._enter(request)
+        if isinstance(entered, Response):
+            return entered
+        session, sink, _ = entered
         q = request.query_params
         filters = {k: (q.get(k) or "").strip() for k in ("queue", "action", "channel", "region")}
 
@@ -206,13 +226,10 @@ class Console:
 
     # ------------------------------------------------------------------ one escalation
     async def escalation(self, request: Request) -> Response:
-        try:
-            session = self._signed_in(request)
-            sink = self._sink()
-        except _Redirect as redirect:
-            return redirect.response()
-        except Refused as exc:
-            return self._page("error.html", request, 503, message=str(exc))
+        entered = await self._enter(request)
+        if isinstance(entered, Response):
+            return entered
+        session, sink, _ = entered
         esc_id = request.path_params["escalation_id"]
         want_trace = request.query_params.get("trace") == "1"
 
@@ -245,16 +262,10 @@ class Console:
         return self._page("escalation.html", request, session=session, **data)
 
     async def act(self, request: Request) -> Response:
-        try:
-            session = self._signed_in(request)
-            sink = self._sink()
-            form = await self._form(request, session)
-        except _Redirect as redirect:
-            return redirect.response()
-        except _Forbidden as exc:
-            return self._page("error.html", request, 403, message=str(exc))
-        except Refused as exc:
-            return self._page("error.html", request, 400, message=str(exc))
+        entered = await self._enter(request, form=True)
+        if isinstance(entered, Response):
+            return entered
+        session, sink, form = entered
         esc_id = request.path_params["escalation_id"]
         action = request.path_params["action"]
         back = f"/console/escalations/{esc_id}"
@@ -315,13 +326,10 @@ class Console:
         return out
 
     async def audit(self, request: Request) -> Response:
-        try:
-            session = self._signed_in(request)
-            sink = self._sink()
-        except _Redirect as redirect:
-            return redirect.response()
-        except Refused as exc:
-            return self._page("error.html", request, 503, message=str(exc))
+        entered = await self._enter(request)
+        if isinstance(entered, Response):
+            return entered
+        session, sink, _ = entered
         params = request.query_params
         try:
             rows = await run_in_threadpool(self._audit_rows, sink, params)
@@ -331,27 +339,18 @@ class Console:
         return self._page("audit.html", request, session=session, rows=rows, params=params, export=export)
 
     async def verify(self, request: Request) -> Response:
-        try:
-            session = self._signed_in(request)
-            sink = self._sink()
-            await self._form(request, session)
-        except _Redirect as redirect:
-            return redirect.response()
-        except _Forbidden as exc:
-            return self._page("error.html", request, 403, message=str(exc))
-        except Refused as exc:
-            return self._page("error.html", request, 503, message=str(exc))
+        entered = await self._enter(request, form=True)
+        if isinstance(entered, Response):
+            return entered
+        session, sink, _ = entered
         result = await run_in_threadpool(sink.verify)
         return self._page("audit.html", request, session=session, rows=[], params={}, verify=result)
 
     async def export(self, request: Request) -> Response:
-        try:
-            self._signed_in(request)
-            sink = self._sink()
-        except _Redirect as redirect:
-            return redirect.response()
-        except Refused as exc:
-            return self._page("error.html", request, 503, message=str(exc))
+        entered = await self._enter(request)
+        if isinstance(entered, Response):
+            return entered
+        _session, sink, _ = entered
         fmt = request.query_params.get("format", "jsonl")
         rows = await run_in_threadpool(self._audit_rows, sink, request.query_params)
         if fmt == "csv":
