@@ -439,7 +439,8 @@ def resolve_cmd(db: str, escalation_id: str, by: str, note: str | None) -> None:
 @click.option("--why", "why", required=True, metavar="TEXT", help="Why (masked like a request).")
 @click.option("--key-file", default=None, metavar="[KID=]FILE", help="HS256 grant secret (else CXPOLICY_GRANT_KEY).")
 @click.option("-p", "--policy", "paths", multiple=True, metavar="PATH", help="Name only the rules of this queue.")
-@click.option("--pack", "packs", multiple=True, metavar="NAME")
+@click.option("--pack", "packs", multiple=True, metavar="NAME",
+              help="A shipped pack the policy was loaded with (repeatable), to name the rules to lift.")
 def approve_cmd(
     db: str, escalation_id: str, by: str | None, why: str, key_file: str | None, paths: tuple[str, ...],
     packs: tuple[str, ...],

@@ -140,7 +140,8 @@ def verify_cmd(bundle_path: str, key_path: str | None, compile_: bool) -> None:
 
 @bundle_cmd.command("inspect")
 @click.argument("bundle_path", type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal; json for scripts.")
 def inspect_cmd(bundle_path: str, fmt: str) -> None:
     """Show a bundle's revision, packs and versions, files and hashes, and signer."""
     from cxpolicy.fleet.bundle import BundleError, read, read_dir

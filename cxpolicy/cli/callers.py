@@ -90,7 +90,7 @@ def add_cmd(path: Path, name: str, roles: tuple[str, ...], binds: tuple[str, ...
 
 @callers_cmd.command("list")
 @_file_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per caller (never a key or full digest).")
 def list_cmd(path: Path, as_json: bool) -> None:
     """List the callers: names, roles, bound fields; never their keys."""
     from cxpolicy.service.callers_config import CallersConfigError, as_mapping, read_callers_file

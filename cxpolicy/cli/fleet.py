@@ -68,8 +68,10 @@ def fleet_cmd() -> None:
 
 @fleet_cmd.command("status")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--timeout", type=float, default=5.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: the replicas side by side; json for scripts.")
+@click.option("--timeout", type=float, default=5.0, show_default=True,
+              help="Seconds to wait for each replica; an unreachable one counts as disagreeing.")
 def status_cmd(urls: tuple[str, ...], fmt: str, timeout: float) -> None:
     """Show each replica's revision, bundle, last reload and freezes; exit 1 unless they agree.
 

@@ -35,8 +35,10 @@ def _one_request(input_file: IO[str]) -> dict[str, object]:
 
 @grant_cmd.command("issue")
 @policy_options
-@click.option("-i", "--input", "input_file", required=True, type=click.File("r", encoding="utf-8"), metavar="FILE|-")
-@click.option("--kind", required=True, type=click.Choice(["otp", "approval"]))
+@click.option("-i", "--input", "input_file", required=True, type=click.File("r", encoding="utf-8"), metavar="FILE|-",
+              help="The request (JSON) the grant is for; - reads stdin.")
+@click.option("--kind", required=True, type=click.Choice(["otp", "approval"]),
+              help="otp lifts require_otp rules; approval lifts escalate rules.")
 @click.option("--ttl", default=300, show_default=True, type=click.IntRange(1, 7 * 24 * 3600), help="Seconds valid.")
 @click.option("--by", default=None, help="Who approved (required for --kind approval).")
 @click.option("--key-file", default=None, metavar="[KID=]FILE", help="HS256 secret or Ed25519 private key (PEM).")
@@ -80,7 +82,8 @@ def issue_cmd(
 
 @grant_cmd.command("verify")
 @policy_options
-@click.option("-i", "--input", "input_file", required=True, type=click.File("r", encoding="utf-8"), metavar="FILE|-")
+@click.option("-i", "--input", "input_file", required=True, type=click.File("r", encoding="utf-8"), metavar="FILE|-",
+              help="The request (JSON) the grant is for; - reads stdin.")
 @click.option("--token", "token", required=True, help="The grant (compact JWS); `-` reads it from stdin.")
 @grant_key_options
 def verify_cmd(

@@ -1,4 +1,4 @@
-"""`cxpolicy init`: write a starter policy, its tests and example requests into a directory."""
+"""`cxpolicy init`: a directory (and optional pack) in, a starter policy, its tests and example requests out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`cxpolicy lsp`: start the language server on stdin/stdout for an editor."""
+"""`cxpolicy lsp`: an editor's JSON-RPC on stdin in, diagnostics, hovers and edits on stdout out."""
 
 from __future__ import annotations
 

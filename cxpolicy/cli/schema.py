@@ -1,4 +1,4 @@
-"""`cxpolicy schema`: the JSON Schema of requests for a policy set's vocabulary."""
+"""`cxpolicy schema`: policy paths in, the JSON Schema of requests for their vocabulary out."""
 
 from __future__ import annotations
 

@@ -205,7 +205,8 @@ def default_shadow_log(audit_url: str | None) -> str:
 @click.option("--ssl-certfile", metavar="PEM", help="Serve HTTPS with this certificate.")
 @click.option("--ssl-keyfile", metavar="PEM", help="The certificate's private key.")
 @click.option("--ssl-ca-certs", metavar="PEM", help="Ask clients for certificates from this CA (mTLS callers).")
-@click.option("--max-connections", default=1024, show_default=True, type=click.IntRange(1))
+@click.option("--max-connections", default=1024, show_default=True, type=click.IntRange(1),
+              help="Open connections at most; more are refused.")
 @click.option("--header-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a client has to send its request headers.")
 @click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),

@@ -132,7 +132,8 @@ def shadow_cmd() -> None:
 
 @shadow_cmd.command("report")
 @click.argument("log", type=click.File("rb"))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal; json (the counts and examples) for scripts.")
 @click.option("--examples", default=10, show_default=True, type=click.IntRange(0, 1000), help="Differences to show.")
 @click.option("--fail-on-loosen", is_flag=True, help="Exit 1 when the candidate would loosen any decision.")
 def report_cmd(log: IO[bytes], fmt: str, examples: int, fail_on_loosen: bool) -> None:

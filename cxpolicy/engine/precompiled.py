@@ -1,4 +1,4 @@
-"""Precompiled packs: the CEL syntax trees of every shipped condition, stored as JSON.
+"""Precompiled packs: the shipped packs' conditions in, their CEL syntax trees as JSON out.
 
 Input (build): the core vocabulary and every shipped compliance pack. Output: the JSON file
 `compliance_packs/precompiled.json` (in a wheel `cxpolicy/_data/compliance_packs/`), written

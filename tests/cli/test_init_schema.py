@@ -68,6 +68,7 @@ def test_schema_command_takes_both_path_forms() -> None:
     assert a.exit_code == 0 and a.output == b.output
     doc = json.loads(a.output)
     assert doc["$schema"].endswith("2020-12/schema") and "channel" in doc["required"]
+    # no default: a money action without an amount must not read as 0 (issue 15)
     assert doc["properties"]["context"]["properties"]["amount"] == {
-        "type": "number", "description": "attribute (number)", "default": 0,
+        "type": "number", "description": "attribute (number)",
     }
