@@ -507,6 +507,13 @@ def test_devrun_prints_a_curl_that_works(tmp_path: Path) -> None:
             signed = browser.post("/console/login", data={"name": "admin", "key": token}, follow_redirects=False)
             assert signed.status_code == 303
             assert "desk-3" in browser.get("/console/queues").text
+            # ... and Approve works out of the box: the dev server made a grant key for the run.
+            esc = decision["escalations"][0]
+            page = browser.get(f"/console/escalations/{esc}").text
+            csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            done = browser.post(f"/console/escalations/{esc}/approve", data={"csrf": csrf, "why": "ok"},
+                                follow_redirects=True)  # fmt: skip
+            assert "sent back to the agent" in done.text
     finally:
         proc.terminate()
         proc.wait(timeout=20)

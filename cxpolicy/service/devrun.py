@@ -123,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from cxpolicy.audit import AuditSink, open_service_sink
+    from cxpolicy.grants import GrantKeys
     from cxpolicy.service.app import create_app
     from cxpolicy.service.reload import Engine
 
+    # Grants (docs/grants.md) need a key: the operator's, or one made for this run, so the
+    # console's Approve works out of the box (and a caller's otp_verified is not believed).
+    grant_secret = os.environ.get("CXPOLICY_GRANT_KEY") or secrets.token_urlsafe(32)
+    grant_keys = GrantKeys.from_secret(grant_secret)
     root = args.rulesets or rulesets_root()
     rulesets = find_rulesets(root)
     packs = packs_to_load()
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cxpolicy devrun: no rulesets under {root} and no shipped packs", file=sys.stderr)
         return 2
     try:
-        engine = Engine(rulesets, packs=packs, watch=not args.no_watch, detect=True)
+        engine = Engine(rulesets, packs=packs, watch=not args.no_watch, detect=True, grant_keys=grant_keys)
     except PolicyError as exc:
         print(exc.render(color=sys.stderr.isatty()), file=sys.stderr)
         names = ", ".join(d.name for d in rulesets)
@@ -160,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         f" + packs {', '.join(packs) or 'none'}: {policy.rule_count} rules, {policy.revision[:19]}…",
         f"  {'watching ' + str(root) + ' for changes' if engine.watching else 'not watching'};"
         f" audit log: {args.audit or 'off'}; admin endpoints: enabled",
+        "  grants: signed with "
+        + ("CXPOLICY_GRANT_KEY" if os.environ.get("CXPOLICY_GRANT_KEY") else "a key made for this run"),
         f"  console: {base}/console — sign in as `admin` with "
         + (f"the token {token} (made for this run; set CXPOLICY_ADMIN_TOKEN to choose one)" if made_token
            else "your CXPOLICY_ADMIN_TOKEN"),
