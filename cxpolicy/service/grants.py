@@ -221,16 +221,34 @@ async def pickup(svc: Any, request: Request) -> Response:
     """`GET /v1/escalations/{id}/outcome`: what the agent that was stopped learns — still
     waiting, denied (with the reason to tell the customer), or approved with the grant to
     retry with. The grant is handed out once (it is a bearer proof), from this process's
-    outbox, where an approval made here (the console or `/approve`) put it."""
+    outbox, where an approval made here (the console or `/approve`) put it.
+
+    The caller must show `?digest=` — the `challenge.digest` its stopped decision carried — so
+    knowing an escalation id is not enough to take another agent's grant or read its outcome."""
+    import hmac
+
     from cxpolicy.service.app import ApiError, _audit_call, _json
 
     if not svc.callers.decide_open or request.headers.get("authorization"):
         svc._require(request, _role("DECIDE"))
     sink = _sink(svc)
     esc_id = request.path_params["escalation_id"]
-    state = await _audit_call(lambda: escalation_state(sink, esc_id))
+    shown = request.query_params.get("digest") or ""
+
+    def read() -> dict[str, Any] | None:
+        state = escalation_state(sink, esc_id)
+        if state is None:
+            return None
+        rec = sink.get(state["escalation"]["decision_id"])
+        detail = rec.detail_object() if rec is not None else None
+        want = detail.get("grant_digest") if isinstance(detail, dict) else None
+        if not want or not hmac.compare_digest(str(want).encode(), shown.encode()):
+            return None  # the same answer as an unknown id: nothing to learn by guessing
+        return state
+
+    state = await _audit_call(read)
     if state is None:
-        raise ApiError(404, "not_found", f"no escalation {esc_id!r}")
+        raise ApiError(404, "not_found", f"no escalation {esc_id!r} for that digest (send ?digest= from the challenge)")
     esc = state["escalation"]
     out: dict[str, Any] = {"escalation_id": esc_id, "state": esc["state"], "outcome": state["outcome"]}
     if state["outcome"] == "denied":

@@ -534,8 +534,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "escalation_outcome", "GET", "/v1/escalations/{escalation_id}/outcome",
         "For the stopped agent: still waiting, denied (with why), or approved with its grant",
         {200: OutcomeResultModel, 202: OutcomeResultModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel},
-        description="A decide credential (or none, when the service has no callers). The grant is "
-        "handed out once; retry the stopped request with it in `grants`.",
+        query={"digest": "the `challenge.digest` of the stopped decision (required)"},
+        description="A decide credential (or none, when the service has no callers), and the "
+        "stopped decision's `challenge.digest`. The grant is handed out once; retry the stopped "
+        "request with it in `grants`.",
     ),
     Endpoint(
         "issue_grant", "POST", "/v1/grants", "Issue a grant (an issuer such as the OTP service)",

@@ -145,7 +145,11 @@ def test_audit_search_verify_and_export(client: httpx.Client) -> None:
 def test_approve_hands_the_agent_a_grant_that_works_once(client: httpx.Client) -> None:
     stopped = client.post("/v1/decide", json=stopped_request()).json()
     (esc_id,) = stopped["escalations"]
-    waiting = client.get(f"/v1/escalations/{esc_id}/outcome")
+    outcome = {"digest": stopped["challenge"]["digest"]}
+    # an escalation id alone (another agent guessing or reading it) learns nothing
+    assert client.get(f"/v1/escalations/{esc_id}/outcome").status_code == 404
+    assert client.get(f"/v1/escalations/{esc_id}/outcome", params={"digest": "sha256:" + "0" * 64}).status_code == 404
+    waiting = client.get(f"/v1/escalations/{esc_id}/outcome", params=outcome)
     assert waiting.status_code == 202 and waiting.json()["outcome"] is None
     _sign_in(client)
     link = f"/console/escalations/{esc_id}"
@@ -158,9 +162,9 @@ def test_approve_hands_the_agent_a_grant_that_works_once(client: httpx.Client) -
     )
     assert "Approved" in page.text and "sent back to the agent" in page.text
     assert f"by {REVIEWER}" in page.text  # the history names who approved
-    picked = client.get(f"/v1/escalations/{esc_id}/outcome").json()
+    picked = client.get(f"/v1/escalations/{esc_id}/outcome", params=outcome).json()
     assert picked["outcome"] == "approved" and picked["grant"]
-    assert client.get(f"/v1/escalations/{esc_id}/outcome").json()["grant"] is None  # handed out once
+    assert client.get(f"/v1/escalations/{esc_id}/outcome", params=outcome).json()["grant"] is None  # once
     retry = client.post("/v1/decide", json={**stopped_request(), "grants": [picked["grant"]]}).json()
     assert retry["effect"] == "allow" and retry["reasons"][0]["lifted_by"]
     again = client.post("/v1/decide", json={**stopped_request(), "grants": [picked["grant"]]}).json()
@@ -179,6 +183,6 @@ def test_deny_relays_the_reason_to_the_agent(client: httpx.Client) -> None:
         link + "/deny", data={"csrf": _csrf(html), "why": "refunds to this card are paused"}, follow_redirects=True
     )
     assert "Denied" in page.text
-    told = client.get(f"/v1/escalations/{esc_id}/outcome").json()
+    told = client.get(f"/v1/escalations/{esc_id}/outcome", params={"digest": stopped["challenge"]["digest"]}).json()
     assert told["outcome"] == "denied" and told["why"] == "refunds to this card are paused"
     assert "grant" not in told or told["grant"] is None

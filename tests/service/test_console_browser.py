@@ -116,7 +116,10 @@ def test_approve_in_the_page_lets_the_agent_retry_once_and_deny_relays_the_reaso
     assert "sent back to the agent" in page.get_by_role("status").inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "approved.png"), full_page=True)
-    grant = httpx.get(f"{served}/v1/escalations/{approve_me['escalations'][0]}/outcome").json()["grant"]
+    grant = httpx.get(
+        f"{served}/v1/escalations/{approve_me['escalations'][0]}/outcome",
+        params={"digest": approve_me["challenge"]["digest"]},
+    ).json()["grant"]
     retry = httpx.post(f"{served}/v1/decide", json={**stopped_request(), "grants": [grant]}).json()
     assert retry["effect"] == "allow"
     assert (
@@ -127,6 +130,9 @@ def test_approve_in_the_page_lets_the_agent_retry_once_and_deny_relays_the_reaso
     page.get_by_role("button", name="Deny").click()
     page.wait_for_load_state()
     assert "Denied" in page.get_by_role("status").inner_text()
-    told = httpx.get(f"{served}/v1/escalations/{deny_me['escalations'][0]}/outcome").json()
+    told = httpx.get(
+        f"{served}/v1/escalations/{deny_me['escalations'][0]}/outcome",
+        params={"digest": deny_me["challenge"]["digest"]},
+    ).json()
     assert told["outcome"] == "denied" and told["why"] == "this card is blocked for refunds"
     page.close()
