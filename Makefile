@@ -37,7 +37,7 @@ conformance: $(STAMP)
 	$(BIN)/python ../shared/conformance/run.py ../shared/conformance --cxpolicy "$(BIN)/cxpolicy"
 
 fuzz: $(STAMP)
-	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py tests/test_differential.py tests/lang/test_fastparse.py -p no:randomly
+	CXPOLICY_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -m slow tests/test_fuzz.py tests/engine/test_differential.py tests/lang/test_fastparse.py -p no:randomly
 
 # The shipped packs' CEL trees (compliance_packs/precompiled.json); tests/engine/test_precompiled.py
 # fails when a pack, core.cxp or the CEL converter changed and this was not rerun.

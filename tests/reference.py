@@ -7,7 +7,7 @@ equal to it. `reference_decide` evaluates a valid request; `reference_full` also
 evaluated), fills attribute defaults and merges detected data classes, each written here
 again from the language contract rather than imported from the engine. Conditions are
 evaluated by the compiled CEL expressions themselves: CEL is held to cel-python by
-tests/test_cel_properties.py, so what is compared here is everything around them — the
+tests/cel/test_properties.py, so what is compared here is everything around them — the
 index, the fail-safe, the combination.
 """
 

@@ -42,7 +42,9 @@ _MAX_PHONE_RUN = 32
 # than needed is the safe side), so 64 KB of phone numbers costs a bounded amount.
 _MAX_PHONE_CALLS = 16
 # A US-style extension glued to the number: "712.710.1982x52605", "555-0100 ext. 12".
-_EXT_RE = re.compile(r"(?i) ?(?:x|ext\.?|extn\.?|extension) ?[0-9]{1,6}(?![0-9A-Za-z])")
+# Not when more digit groups follow: "9876543210 x 4111 1111 1111 1111" is a phone, a letter
+# and a card, and the card must not be swallowed into the phone's "extension".
+_EXT_RE = re.compile(r"(?i) ?(?:x|ext\.?|extn\.?|extension) ?[0-9]{1,6}(?![0-9A-Za-z])(?![-. \t/_]?[0-9])")
 _CARD_SPLIT_SHAPES = frozenset({(4, 6, 5), (4, 6, 4)})
 # Labels that say a checksum-valid number is something else: a business identifier
 # (NEGATIVE) or a phone number. Another class's label ("card 2341 2341 2346", twelve digits

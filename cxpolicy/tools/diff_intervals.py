@@ -16,7 +16,7 @@ no value of the field satisfies every atom as assigned. Order comparisons with a
 either all evaluate or all fail on one field (a field that is not a number fails them all);
 an equality fails only when the field is missing, and then every atom on it fails.
 Anything else (several conditions in one variable, `&&`, functions) stays an unknown.
-tests/test_analysis.py's brute-force check decides concrete requests against the result.
+tests/tools/test_analysis.py's brute-force check decides concrete requests against the result.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The shared evaluation (cxpolicy/engine/evaluation.py) against the engine's inlined fast form.
 
-Input: generated policies and requests (the strategies of tests/test_differential.py: CEL
+Input: generated policies and requests (the strategies of tests/engine/test_differential.py: CEL
 conditions that err or give non-bools, attribute defaults, a detector whose classes join the
 data-class dimension). Output: assertions that `PolicySet.decide`, which keeps an inlined fast
 form of "what the engine sees" and "does this rule match", agrees with `evaluation.seen` and
@@ -30,7 +30,7 @@ from cxpolicy.engine.evaluation import (
 )
 from cxpolicy.engine.loader import load_text
 from cxpolicy.kinds import ErrorKind
-from tests.test_differential import partitioning, policies, requests, stub_detector
+from tests.engine.test_differential import partitioning, policies, requests, stub_detector
 
 EXAMPLES = int(os.environ.get("CXPOLICY_DIFF_EXAMPLES", "80"))
 

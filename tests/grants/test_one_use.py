@@ -20,7 +20,7 @@ from cxpolicy.kinds import Effect
 from tests.grants.support import REFUND, policy, token, with_grants
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # test_audit_postgres imports siblings
-from tests.test_audit_postgres import dsn, server  # noqa: F401  (PostgreSQL fixtures)
+from tests.audit.test_postgres import dsn, server  # noqa: F401  (PostgreSQL fixtures)
 
 PS = policy()
 THREADS = 16

@@ -4,7 +4,7 @@ Input: the table, docs/diagnostics.md, and for every compile code a minimal poli
 that should produce it. Output: assertions that the docs list exactly the table's codes with
 the same severity (and, outside lint, the same meaning), and that each code comes out of the
 stage that owns it. The lint codes (CXP6xx) are produced by the golden cases of
-tests/test_lint.py, whose `test_golden_cases_cover_every_code` reads the same table.
+tests/tools/test_lint.py, whose `test_golden_cases_cover_every_code` reads the same table.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_formatter_refuses_output_that_changes_the_policy(monkeypatch: pytest.Mo
 
 
 def test_every_code_has_a_producing_test() -> None:
-    lint = {c.code for c in codes.lint_codes()}  # tests/test_lint.py: test_golden_cases_cover_every_code
+    lint = {c.code for c in codes.lint_codes()}  # tests/tools/test_lint.py: test_golden_cases_cover_every_code
     assert set(SNIPPETS) | FROM_FILES | lint == set(CODES)
 
 

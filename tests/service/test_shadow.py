@@ -105,7 +105,7 @@ def test_a_full_queue_drops_and_says_so(tmp_path: Path) -> None:
 def test_serve_shadow_and_the_report_command(tmp_path: Path) -> None:
     live_dir, cand_dir = policy_dir(tmp_path, 1, "live"), policy_dir(tmp_path, 2, "candidate")
     log = tmp_path / "shadow.jsonl"
-    from tests.test_service import free_port
+    from tests.service.test_service import free_port
 
     port = free_port()
     proc = subprocess.Popen(

@@ -1,6 +1,6 @@
 """Differential testing: the indexed engine against the reference evaluator, conditions included.
 
-tests/test_index_properties.py holds the index equal to brute force on valid requests and a
+tests/engine/test_index_properties.py holds the index equal to brute force on valid requests and a
 handful of fixed conditions. This file widens what is compared to everything around a
 decision that can go wrong while optimising the engine:
 
@@ -19,7 +19,7 @@ decision that can go wrong while optimising the engine:
 
 The reference (tests/reference.py) shares no matching, validation or combination code with
 the engine; both evaluate conditions with the same compiled CEL, which
-tests/test_cel_properties.py holds equal to cel-python.
+tests/cel/test_properties.py holds equal to cel-python.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def test_export_replays_through_the_engine(tmp_path: Path) -> None:
     cxpolicy = pytest.importorskip("cxpolicy")
     from cxpolicy.cli import main
 
-    policy = cxpolicy.load([str(Path(__file__).parent.parent / "rulesets" / "bank")])
+    policy = cxpolicy.load([str(Path(__file__).resolve().parents[2] / "rulesets" / "bank")])
     base = {
         "channel": "chat",
         "actor": {"kind": "ai", "id": "agent-1"},
@@ -179,7 +179,7 @@ def test_export_replays_through_the_engine(tmp_path: Path) -> None:
 
     exported = tmp_path / "requests.jsonl"
     exported.write_text(out)
-    ruleset = str(Path(__file__).parent.parent / "rulesets" / "bank")
+    ruleset = str(Path(__file__).resolve().parents[2] / "rulesets" / "bank")
     result = CliRunner().invoke(main, ["eval", "-p", ruleset, "-i", str(exported)])
     assert result.exit_code == 0, result.output
     effects = [json.loads(line)["effect"] for line in result.stdout.splitlines() if line.strip()]

@@ -2,7 +2,7 @@
 
 The expected output is what a policy author sees: every diagnostic, sorted by position, with
 the source line, a caret and the hint. Regenerate after an intended change with
-`CXPOLICY_UPDATE_GOLDEN=1 pytest tests/test_golden_diagnostics.py`, then review the diff.
+`CXPOLICY_UPDATE_GOLDEN=1 pytest tests/lang/test_golden_diagnostics.py`, then review the diff.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from cxpolicy.engine.loader import load_text
 from cxpolicy.lang.source import PolicyError
 
-GOLDEN = Path(__file__).parent / "golden" / "diagnostics"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "diagnostics"
 CASES = sorted(GOLDEN.glob("*.cxp"))
 
 

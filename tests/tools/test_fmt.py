@@ -24,7 +24,7 @@ from cxpolicy.lang.prepass import prepass
 from cxpolicy.lang.syntax import parse
 from cxpolicy.tools.fmt import FormatError, format_source
 
-GOLDEN = Path(__file__).parent / "golden" / "fmt"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fmt"
 EXAMPLES = int(os.environ.get("CXPOLICY_FMT_EXAMPLES", "300"))
 
 # ------------------------------------------------------------------------------ generator

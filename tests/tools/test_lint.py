@@ -4,7 +4,7 @@ The region reasoning behind CXP603/604/606/607/608 claims to be exact over the d
 vocabulary, so it is checked against an oracle: every request over a small vocabulary
 (a plain, an ordered and a set dimension), judged by the engine's own `constraint_holds`.
 Regenerate the golden outputs after an intended change with
-`CXPOLICY_UPDATE_GOLDEN=1 pytest tests/test_lint.py`, then review the diff.
+`CXPOLICY_UPDATE_GOLDEN=1 pytest tests/tools/test_lint.py`, then review the diff.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from cxpolicy.lang.source import SourceFile, Span
 from cxpolicy.lang.vocabulary import DimensionDef
 from cxpolicy.tools.lint import CODES, _covers, _narrowed, _region, lint_paths, lint_policy, nested_quantifier
 
-GOLDEN = Path(__file__).parent / "golden" / "lint"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "lint"
 CASES = sorted(GOLDEN.glob("*.cxp"))
 
 

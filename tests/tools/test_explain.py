@@ -2,7 +2,7 @@
 
 Each directory under tests/golden/explain/ holds `policy.cxp`, `request.json` and the expected
 `expected.txt` / `expected.json` (decision ids and revisions removed). Regenerate after an
-intended change with `CXPOLICY_UPDATE_GOLDEN=1 pytest tests/test_explain.py` and read the diff.
+intended change with `CXPOLICY_UPDATE_GOLDEN=1 pytest tests/tools/test_explain.py` and read the diff.
 """
 
 from __future__ import annotations

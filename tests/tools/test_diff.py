@@ -2,7 +2,7 @@
 
 Each directory under tests/golden/diff/ holds `old/`, `new/`, optionally `requests.jsonl`, and
 the expected `expected.txt`, `expected.md`, `expected.json`. Regenerate after an intended
-change with `CXPOLICY_UPDATE_GOLDEN=1 pytest tests/test_diff.py` and read the diff. The
+change with `CXPOLICY_UPDATE_GOLDEN=1 pytest tests/tools/test_diff.py` and read the diff. The
 exactness of the regions themselves is property-tested in test_analysis.py.
 """
 
