@@ -108,6 +108,12 @@ def test_every_decision_arrives_exactly_once_across_a_broker_crash(tmp_path: Pat
         broker.kill()  # mid-stream: some published, some in flight, the rest spooled
         burst(1000)  # the service keeps deciding; the spool holds them
         assert stream.pending_bytes > 0
+        # The sender must meet the outage before the broker comes back (else this run proves
+        # nothing about recovery): wait, bounded, until a publish has failed.
+        deadline = time.monotonic() + 30
+        while stream.failures < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stream.failures >= 1, stream.status()
         broker.start()  # same store directory: the stream and its dedup window survive
         burst(500)
         assert stream.flush(60), (stream.status(), broker.explain())
