@@ -21,9 +21,11 @@ from cxpolicy.kinds import Effect, Style
 from cxpolicy.lang.source import Diagnostic, PolicyError
 
 if TYPE_CHECKING:
+    from cxpolicy.client import Client
     from cxpolicy.service.reload import Engine
 
 __all__ = [
+    "Client",
     "Decision",
     "Diagnostic",
     "Effect",
@@ -41,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from cxpolicy.service.reload import Engine
 
         return Engine
+    if name == "Client":  # the decision service over HTTP, with PolicySet's decide()
+        from cxpolicy.client import Client
+
+        return Client
     raise AttributeError(f"module 'cxpolicy' has no attribute {name!r}")

@@ -266,6 +266,40 @@ class Decision:
     def to_json(self, *, include_trace: bool = True) -> str:
         return orjson.dumps(self.to_dict(include_trace=include_trace)).decode()
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """The `Decision` a decision service answered (`to_dict`'s JSON), so code that obeys a
+        decision works the same in-process and over HTTP. The trace stays with the JSON (it is
+        for people); escalation ids a stopped answer carries are kept. Raises `ValueError` on
+        anything that is not a decision (an unknown effect or style, a missing field)."""
+        try:
+            return cls(
+                decision_id=str(data["decision_id"]),
+                effect=Effect(data["effect"]),
+                redact=tuple(Redaction(str(r["data_class"]), Style(r["style"])) for r in data.get("redact") or ()),
+                escalate_to=tuple(str(q) for q in data.get("escalate_to") or ()),
+                reasons=tuple(
+                    Reason(
+                        rule=str(r["rule"]),
+                        effect=Effect(r["effect"]),
+                        because=r.get("because"),
+                        cite=tuple(str(c) for c in r.get("cite") or ()),
+                        lifted_by=r.get("lifted_by"),
+                    )
+                    for r in data.get("reasons") or ()
+                ),
+                errors=tuple(
+                    DecisionError(ErrorKind(e["kind"]), str(e["message"]), e.get("field"), e.get("rule"))
+                    for e in data.get("errors") or ()
+                ),
+                policy_revision=str(data["policy_revision"]),
+                default_applied=bool(data.get("default_applied", False)),
+                grants_used=tuple(str(g) for g in data.get("grants_used") or ()),
+                escalations=tuple(str(e) for e in data.get("escalations") or ()),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a decision: {exc!r}") from None
+
 
 def summarise(d: Decision) -> str:
     """One sentence a customer-service lead can read: the effect and the rule(s) that won."""
