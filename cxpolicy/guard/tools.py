@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cxpolicy.engine.evaluation import lookup
+
 __all__ = ["ToolError", "ToolMap", "ToolSpec"]
 
 # Request fields a tool argument may fill. The subject's fields (customer, actor, channel,
@@ -53,15 +55,6 @@ class ToolSpec:
                 )
             if path == "context.otp_verified":
                 raise ToolError(f"tool {self.name}: context.otp_verified is set only by a grant")
-
-
-def _get(tree: Mapping[str, Any], path: str) -> Any:
-    node: Any = tree
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _put(tree: dict[str, Any], path: str, value: Any) -> None:
@@ -118,7 +111,7 @@ class ToolMap:
         if spec is None:
             raise ToolError(f"unknown tool {tool!r}: it is not in the tool map")
         for arg, path in spec.same_as_subject.items():
-            if arg in args and args[arg] != _get(subject, path):
+            if arg in args and args[arg] != lookup(dict(subject), path.split(".")):  # MISSING never equals
                 raise ToolError(f"argument {arg!r} must be the session's {path}")
         request: dict[str, Any] = {
             k: (dict(v) if isinstance(v, Mapping) else v)

@@ -54,6 +54,8 @@ def test_what_the_model_writes_cannot_choose_the_facts(guard: Guard) -> None:
     assert out.kind == "approval_required"
     assert out.request["actor"] == SUBJECT["actor"] and "otp_verified" not in out.request.get("context", {})
     assert guard.check(SUBJECT, "refund", {"amount": 300, "customer_id": "C-999"}).kind == "denied"
+    anonymous = {k: v for k, v in SUBJECT.items() if k != "customer"}  # no session customer to equal
+    assert guard.check(anonymous, "refund", {"amount": 300, "customer_id": "C-1"}).kind == "denied"
 
 
 def test_a_replayed_pause_records_nothing_twice(guard: Guard) -> None:
