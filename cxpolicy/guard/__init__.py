@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from cxpolicy.engine.decision import Decision
+from cxpolicy.grants.challenge import challenge_for
 from cxpolicy.guard.tools import ToolError, ToolMap, ToolSpec
 from cxpolicy.kinds import Effect
 
@@ -78,19 +79,6 @@ def _kind(decision: Decision) -> Kind:
     return "approval_required" if stopped_by_rule and not broken else "denied"
 
 
-def _challenge(decision: Decision, request: Mapping[str, Any]) -> dict[str, Any] | None:
-    from cxpolicy.grants import DigestError, liftable_rules, request_digest
-
-    wanted = [{"kind": k, "rules": rules} for k in ("otp", "approval") if (rules := liftable_rules(decision, k))]
-    if not wanted:
-        return None
-    try:
-        digest = request_digest(request)
-    except DigestError:
-        return None
-    return {"decision_id": decision.decision_id, "digest": digest, "wanted": wanted}
-
-
 class Guard:
     """`Guard(policy_or_client, tools, audit=sink)`; `check(subject, tool, args, grants=[...])`."""
 
@@ -135,7 +123,7 @@ class Guard:
             clean,
             args=self._masked(args, decision) if kind == "run" else {},
             message=MESSAGES[kind],
-            challenge=_challenge(decision, clean) if kind in ("otp_required", "approval_required") else None,
+            challenge=challenge_for(decision, clean) if kind in ("otp_required", "approval_required") else None,
         )
         with self._lock:
             if kind in ("otp_required", "approval_required"):

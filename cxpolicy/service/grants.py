@@ -22,22 +22,12 @@ from starlette.responses import Response
 from cxpolicy.engine.decision import Decision
 from cxpolicy.grants import GrantSigner, issue, liftable_rules, request_digest
 from cxpolicy.grants.approvals import APPROVAL_TTL
+from cxpolicy.grants.challenge import CHALLENGE_TTL, challenge_for, decision_time
 from cxpolicy.grants.digest import DigestError
-from cxpolicy.kinds import Effect
 
 __all__ = ["APPROVAL_TTL", "CHALLENGE_TTL", "approve", "challenge", "deny", "escalation", "handlers", "issue_grant"]
 
-CHALLENGE_TTL = 24 * 3600
-"""Seconds after a stopped decision during which a grant may still be issued for it."""
 OTP_TTL = 5 * 60
-
-
-def _decision_time(decision_id: str) -> float | None:
-    """Seconds since the epoch from a UUIDv7 decision id (its first 48 bits are milliseconds)."""
-    try:
-        return int(decision_id.replace("-", "")[:12], 16) / 1000.0
-    except ValueError:
-        return None
 
 
 def challenge(decision: Decision, request: Any) -> dict[str, Any]:
@@ -45,26 +35,9 @@ def challenge(decision: Decision, request: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if decision.escalations:
         out["escalations"] = list(decision.escalations)
-    wanted = [
-        {"kind": kind, "rules": rules}
-        for kind in ("otp", "approval")
-        if (rules := liftable_rules(decision, kind))
-    ]
-    if not wanted:
-        return out
-    try:
-        digest: str | None = request_digest(request) if isinstance(request, dict) else None
-    except DigestError:
-        digest = None
-    kind = "approval" if decision.effect is Effect.ESCALATE and any(w["kind"] == "approval" for w in wanted) else "otp"
-    born = _decision_time(decision.decision_id) or time.time()
-    out["challenge"] = {
-        "decision_id": decision.decision_id,
-        "digest": digest,
-        "kind": kind,
-        "wanted": wanted,
-        "expires_at": int(born + CHALLENGE_TTL),
-    }
+    found = challenge_for(decision, request)
+    if found is not None:
+        out["challenge"] = found
     return out
 
 
@@ -149,7 +122,7 @@ async def issue_grant(svc: Any, request: Request) -> Response:
     req = body.get("request")
     if not isinstance(req, dict):
         raise ApiError(400, "invalid_body", "`request` must be the JSON request that was stopped")
-    born = _decision_time(decision_id)
+    born = decision_time(decision_id)
     if born is None or time.time() > born + CHALLENGE_TTL:
         raise ApiError(409, "challenge_expired", f"decision {decision_id!r} is unknown or older than its challenge")
     policy = svc.engine.policy
