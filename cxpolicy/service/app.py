@@ -81,7 +81,7 @@ from cxpolicy.service.metrics import ServiceMetrics, StateCollector, exposition_
 from cxpolicy.service.reload import Engine
 from cxpolicy.service.schema import ENDPOINTS, AssignModel, ResolveModel, openapi, render_docs
 from cxpolicy.service.shadow import Shadow
-from cxpolicy.service.trust import apply_bound, decide_trusted, merge_bound
+from cxpolicy.service.trust import decide_applied, merge_bound
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "ApiError", "create_app"]
 
@@ -213,22 +213,21 @@ class _Service:
         decide = self.engine.decide
         max_body = self.max_body
 
-        def work() -> tuple[Any, Decision]:
-            value = _parse(body, max_body, MAX_DEPTH)
+        def work() -> tuple[Any, Decision, list[DecisionError]]:
             # What was decided is the request with its trusted facts applied: that is what the
             # audit log records and what a grant's digest binds (so a retry matches its stop).
-            return apply_bound(value, bound)[0], decide_trusted(decide, value, bound, explain, errors)
+            return decide_applied(decide, _parse(body, max_body, MAX_DEPTH), bound, explain, errors)
 
         t0 = time.perf_counter()
         if len(body) <= INLINE_BYTES:
-            value, decision = work()
+            value, decision, problems = work()
         else:  # parsing and detection over a long text: off the event loop
-            value, decision = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
+            value, decision, problems = await anyio.to_thread.run_sync(work, limiter=self._heavy_limiter())
         if self.fleet is not None:
             decision = self.fleet.after(value, decision, t0)  # freezes, anomaly counts, spans
         self.metrics.decided(decision, time.perf_counter() - t0)
         if decision.grants_used or decision.grant_checks:  # one-use: consume, or decide again
-            decision = await self._record_with_grants(self.engine.policy, value, decision, explain, bound, errors)
+            decision = await self._record_with_grants(self.engine.policy, value, decision, explain, problems)
         elif self.audit is not None:
             await self._record([(value, decision)])
         if self.shadow is not None:
@@ -271,8 +270,8 @@ class _Service:
                         kind=ErrorKind.LIMIT, explain=explain,
                     )
                 else:
-                    d = decide_trusted(policy.decide, item, bound, explain, errors)
-                    applied[len(out)] = apply_bound(item, bound)[0]
+                    n = len(out)
+                    applied[n], d, problems[n] = decide_applied(policy.decide, item, bound, explain, errors)
                 if fleet is not None:
                     d = fleet.after(item, d, t0)
                 metrics.decided(d, time.perf_counter() - t0)
@@ -280,11 +279,12 @@ class _Service:
             return out
 
         applied: list[Any] = list(value)  # each item as decided, trusted facts applied
+        problems: list[list[DecisionError]] = [[] for _ in value]  # what escalated each as untrusted
         decisions = await anyio.to_thread.run_sync(run, limiter=self._heavy_limiter())
         value = applied
         for i, d in enumerate(decisions):  # grants are consumed one decision at a time
             if d.grants_used or d.grant_checks:
-                decisions[i] = await self._record_with_grants(policy, value[i], d, explain, bound, errors)
+                decisions[i] = await self._record_with_grants(policy, value[i], d, explain, problems[i])
         if self.shadow is not None:
             for item, d in zip(value, decisions, strict=True):
                 self.shadow.observe(item, d)
@@ -302,16 +302,10 @@ class _Service:
         return Response(data, media_type=_JSON)
 
     async def _record_with_grants(
-        self,
-        policy: Any,
-        value: Any,
-        decision: Decision,
-        explain: bool,
-        bound: Mapping[str, Any] | None = None,
-        errors: list[DecisionError] | None = None,
+        self, policy: Any, applied: Any, decision: Decision, explain: bool, problems: list[DecisionError]
     ) -> Decision:
         """Record a decision that used grants; if one was spent first, decide again (grants/consume.py)
-        on the request as trusted facts bound it, and still escalate what they contradicted."""
+        on the request as decided (trusted facts applied), and still escalate what they contradicted."""
         from cxpolicy.grants.consume import adecide_once
 
         async def record(v: Any, d: Decision) -> None:
@@ -320,11 +314,9 @@ class _Service:
             else:
                 await self._record([(v, d)])
 
-        applied, found = apply_bound(value, bound or {})
-        found = [*(errors or ()), *found]
         final = await adecide_once(policy, applied, record, explain=explain, first=decision)
-        if found and final is not decision:  # a re-decision must not drop what the facts contradicted
-            final = replace(final, effect=Effect.ESCALATE, errors=(*final.errors, *found))
+        if problems and final is not decision:  # a re-decision must not drop what the facts contradicted
+            final = replace(final, effect=Effect.ESCALATE, errors=(*final.errors, *problems))
         return final
 
     def _answer(self, decision: Decision, request: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from cxpolicy.engine.decision import Decision, DecisionError
 from cxpolicy.kinds import Effect, ErrorKind
 
-__all__ = ["UNTRUSTED", "apply_bound", "decide_trusted", "merge_bound"]
+__all__ = ["UNTRUSTED", "apply_bound", "decide_applied", "decide_trusted", "merge_bound"]
 
 UNTRUSTED = ErrorKind.UNTRUSTED  # the DecisionError kind (LANGUAGE.md §10)
 _MISSING = object()
@@ -111,9 +111,22 @@ def decide_trusted(
     """Decide `request` with `bound` applied (`decide` is a `PolicySet.decide` or
     `Engine.decide`); contradictions, and any `errors` passed in (e.g. from an invalid
     subject token), escalate. Never raises."""
+    return decide_applied(decide, request, bound, explain, errors)[1]
+
+
+def decide_applied(
+    decide: Callable[[Any, bool], Decision],
+    request: Any,
+    bound: Mapping[str, Any],
+    explain: bool = False,
+    errors: list[DecisionError] | None = None,
+) -> tuple[Any, Decision, list[DecisionError]]:
+    """`decide_trusted`, also returning the request as decided (bound fields applied) and the
+    `untrusted` problems that escalated it — what the audit records, and what a re-decision
+    (a grant spent meanwhile) must escalate again."""
     applied, found = apply_bound(request, bound)
     found = [*(errors or ()), *found]
     decision = decide(applied, explain)
-    if not found:
-        return decision
-    return replace(decision, effect=Effect.ESCALATE, errors=(*decision.errors, *found))
+    if found:
+        decision = replace(decision, effect=Effect.ESCALATE, errors=(*decision.errors, *found))
+    return applied, decision, found

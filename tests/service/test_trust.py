@@ -118,3 +118,30 @@ def test_a_contradicting_body_is_never_less_strict_than_the_bound_value(
     assert lying.effect.severity >= honest.effect.severity
     assert any(e.kind == "untrusted" and e.field == field for e in lying.errors)
     assert not any(e.kind == "untrusted" for e in honest.errors)
+
+
+def test_a_re_decision_after_a_spent_grant_still_escalates_what_the_facts_contradicted(tmp_path: Path) -> None:
+    """A body that contradicts a bound field escalates; if its grant was spent meanwhile, the
+    re-decision (without the spent grant) must not drop that `untrusted` error."""
+    import asyncio
+
+    from cxpolicy.grants import GrantKeys, issue_for
+    from cxpolicy.kinds import Effect
+    from cxpolicy.service.app import create_app
+    from cxpolicy.service.reload import Engine
+    from cxpolicy.service.trust import decide_applied
+    from tests.grants.support import POLICY, REFUND, SECRET, SIGNER
+
+    (tmp_path / "p.cxp").write_text(POLICY)
+    engine = Engine([tmp_path / "p.cxp"], grant_keys=GrantKeys.from_secret(SECRET))
+    svc = create_app(engine).state.service
+    policy = engine.policy
+    asked = {**REFUND, "channel": "chat"}  # as the bound channel makes it
+    grant = issue_for(asked, policy.decide(asked), SIGNER, kind="approval", by="lead")
+    body = {**asked, "grants": [grant], "channel": "voice"}  # the body contradicts the binding
+    applied, first, problems = decide_applied(policy.decide, body, {"channel": "chat"}, False, [])
+    assert problems and first.effect is Effect.ESCALATE and first.grants_used
+    svc.spent.record(applied, policy.decide({**asked, "grants": [grant]}))  # spent by another call first
+    final = asyncio.run(svc._record_with_grants(policy, applied, first, False, problems))
+    assert final is not first and final.effect is Effect.ESCALATE
+    assert any(e.kind == "untrusted" for e in final.errors)
