@@ -5,6 +5,7 @@ the bound value itself (property test over generated requests and bindings)."""
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
