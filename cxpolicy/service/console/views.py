@@ -11,7 +11,7 @@ import csv
 import io
 import os
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -205,20 +205,13 @@ class Console:
         filters = {k: (q.get(k) or "").strip() for k in ("queue", "action", "channel", "region")}
 
         def read() -> dict[str, Any]:
-            now = datetime.now(parse_time("2000-01-01").tzinfo)
+            now = datetime.now(UTC)
             live = [e for e in sink.escalations() if e.state in LIVE_STATES]
             counts = Counter(e.queue for e in live)
-            rows = []
-            for esc in live:
-                rec = sink.get(esc.decision_id)
-                row = _row(esc, rec, now)
-                if all(not v or row.get(k) == v for k, v in filters.items()):
-                    rows.append(row)
+            every = [_row(esc, sink.get(esc.decision_id), now) for esc in live]  # one read each
+            rows = [r for r in every if all(not v or r.get(k) == v for k, v in filters.items())]
             rows.sort(key=lambda r: (not r["overdue"], r["due_at"]))
-            options = {
-                k: sorted({str(r[k]) for r in map(lambda e: _row(e, sink.get(e.decision_id), now), live) if r[k]})
-                for k in ("action", "channel", "region")
-            }
+            options = {k: sorted({str(r[k]) for r in every if r[k]}) for k in ("action", "channel", "region")}
             return {"rows": rows, "counts": sorted(counts.items()), "options": options}
 
         data = await run_in_threadpool(read)
